@@ -1,0 +1,215 @@
+//! berth-sys: the only crate in berth allowed to contain `unsafe`.
+//!
+//! Everything here is a thin wrapper over one syscall (or one libc call) that
+//! `nix` does not expose safely. Each block carries a `// SAFETY:` note about
+//! that call. Wrappers take and return `OwnedFd`/`BorrowedFd` rather than raw
+//! integers wherever an fd crosses the boundary.
+//!
+//! Invariants callers must keep:
+//! - [`fork`] is only sound in a single-threaded process. `berth-runtime` is
+//!   single-threaded by design (ARCHITECTURE.md: no tokio in the runtime), and
+//!   the engine never calls it.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+pub use nix::unistd::{ForkResult, Pid};
+
+/// fork(2) for a single-threaded process.
+///
+/// The runtime is single-threaded, so the child inherits a consistent copy of
+/// the address space (no lock held by a vanished thread).
+pub fn fork() -> io::Result<ForkResult> {
+    // SAFETY: berth-runtime never starts a second thread (no tokio, no thread
+    // pools), so after fork the child may run arbitrary Rust code.
+    unsafe { nix::unistd::fork() }.map_err(io::Error::from)
+}
+
+/// openat2(2) resolving `path` with `resolve` flags (e.g. RESOLVE_IN_ROOT) from `dirfd`.
+pub fn openat2(dirfd: BorrowedFd<'_>, path: &Path, flags: i32, mode: u32, resolve: u64) -> io::Result<OwnedFd> {
+    let cpath = cstring(path)?;
+    let how = libc::open_how { flags: (flags | libc::O_CLOEXEC) as u64, mode: mode as u64, resolve };
+    loop {
+        // SAFETY: `cpath` is a valid NUL-terminated string and `how` a valid
+        // open_how of the size we pass; the kernel returns a new fd or -1.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dirfd.as_raw_fd(),
+                cpath.as_ptr(),
+                &how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+            )
+        };
+        if ret >= 0 {
+            // SAFETY: the kernel just handed us this fd; nobody else owns it.
+            return Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) });
+        }
+        let err = io::Error::last_os_error();
+        // openat2 returns EAGAIN when a concurrent rename races RESOLVE_IN_ROOT.
+        if err.raw_os_error() != Some(libc::EAGAIN) && err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
+    }
+}
+
+pub const RESOLVE_IN_ROOT: u64 = libc::RESOLVE_IN_ROOT;
+pub const RESOLVE_NO_MAGICLINKS: u64 = libc::RESOLVE_NO_MAGICLINKS;
+pub const RESOLVE_NO_XDEV: u64 = libc::RESOLVE_NO_XDEV;
+
+/// Mark every fd >= `first` close-on-exec (close_range(2) with CLOSE_RANGE_CLOEXEC).
+///
+/// This is what keeps host fds (including a host cwd or /sys/fs/cgroup dirfd)
+/// from reaching the container program: CVE-2024-21626.
+pub fn cloexec_from(first: u32) -> io::Result<()> {
+    // SAFETY: close_range only changes fd flags of this process; no memory is passed.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// setdomainname(2).
+pub fn setdomainname(name: &str) -> io::Result<()> {
+    // SAFETY: the pointer and length describe `name`'s bytes, valid for the call.
+    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): give the container its own session keyring
+/// so it cannot read the host's keys (runc does the same unless --no-new-keyring).
+pub fn join_session_keyring(name: &str) -> io::Result<()> {
+    let cname = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: `cname` is a valid C string for the duration of the call.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, cname.as_ptr()) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Make `fd` (a tty slave) the controlling terminal of this session (TIOCSCTTY).
+pub fn set_controlling_terminal(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: TIOCSCTTY takes an int argument, no pointers.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Set the window size of a terminal (TIOCSWINSZ).
+pub fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<()> {
+    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCSWINSZ reads a winsize struct we own for the whole call.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws as *const libc::winsize) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Read the window size of a terminal (TIOCGWINSZ).
+pub fn window_size(fd: BorrowedFd<'_>) -> io::Result<(u16, u16)> {
+    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ writes into the winsize struct we own.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws as *mut libc::winsize) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((ws.ws_row, ws.ws_col))
+}
+
+/// Open the pty slave that belongs to `master` (TIOCGPTPEER), without a path lookup,
+/// so a hostile /dev/pts inside the container cannot substitute another file.
+pub fn open_pty_peer(master: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    // SAFETY: TIOCGPTPEER takes open flags as an int and returns a new fd.
+    let ret = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh fd from the kernel, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret) })
+}
+
+/// pidfd_open(2): a stable handle on a process that survives pid reuse.
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: plain integer arguments; returns a new fd or -1.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh fd from the kernel, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// pidfd_send_signal(2).
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
+    // SAFETY: null siginfo is allowed (kernel fills it as for kill(2)).
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<libc::siginfo_t>(), 0) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// personality(2).
+pub fn personality(persona: u64) -> io::Result<()> {
+    // SAFETY: plain integer argument.
+    let ret = unsafe { libc::personality(persona as libc::c_ulong) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The current umask, and set a new one.
+pub fn umask(mask: u32) -> u32 {
+    // SAFETY: umask cannot fail and touches no memory.
+    unsafe { libc::umask(mask as libc::mode_t) as u32 }
+}
+
+/// Own a raw fd received from elsewhere (e.g. SCM_RIGHTS, or an env-passed fd number).
+///
+/// # Panics
+/// Never; but the caller must be sure no one else owns `fd`.
+pub fn own_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: callers pass fds they have just received and that no other
+    // owner in this process refers to (documented contract).
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Exit this process immediately, without running destructors or atexit handlers.
+/// Used by forked children whose parent owns the shared state.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit is always safe to call; it never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// PR_SET_CHILD_SUBREAPER for this process.
+pub fn set_child_subreaper() -> io::Result<()> {
+    nix::sys::prctl::set_child_subreaper(true).map_err(io::Error::from)
+}
+
+fn cstring(path: &Path) -> io::Result<CString> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// A `/proc/self/fd/N` path naming an open fd, for syscalls that only take paths
+/// (mount(2) target): the kernel follows the magic link to exactly that inode.
+pub fn fd_path(fd: BorrowedFd<'_>) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+/// Helper for C strings in messages.
+pub fn cstr_lossy(s: &CStr) -> String {
+    s.to_string_lossy().into_owned()
+}
