@@ -30,17 +30,24 @@ pub fn fork() -> io::Result<ForkResult> {
 /// openat2(2) resolving `path` with `resolve` flags (e.g. RESOLVE_IN_ROOT) from `dirfd`.
 pub fn openat2(dirfd: BorrowedFd<'_>, path: &Path, flags: i32, mode: u32, resolve: u64) -> io::Result<OwnedFd> {
     let cpath = cstring(path)?;
-    let how = libc::open_how { flags: (flags | libc::O_CLOEXEC) as u64, mode: mode as u64, resolve };
+    #[repr(C)]
+    struct OpenHow {
+        flags: u64,
+        mode: u64,
+        resolve: u64,
+    }
+    let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: mode as u64, resolve };
     loop {
-        // SAFETY: `cpath` is a valid NUL-terminated string and `how` a valid
-        // open_how of the size we pass; the kernel returns a new fd or -1.
+        // SAFETY: `cpath` is a valid NUL-terminated string and `how` has the
+        // layout of struct open_how (OPEN_HOW_SIZE_VER0 = 24 bytes); the kernel
+        // returns a new fd or -1.
         let ret = unsafe {
             libc::syscall(
                 libc::SYS_openat2,
                 dirfd.as_raw_fd(),
                 cpath.as_ptr(),
-                &how as *const libc::open_how,
-                std::mem::size_of::<libc::open_how>(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
             )
         };
         if ret >= 0 {
@@ -212,4 +219,38 @@ pub fn fd_path(fd: BorrowedFd<'_>) -> String {
 /// Helper for C strings in messages.
 pub fn cstr_lossy(s: &CStr) -> String {
     s.to_string_lossy().into_owned()
+}
+
+/// mount_setattr(2) on the mount at `path` relative to `dirfd` (AT_EMPTY_PATH when `path` is empty).
+/// `recursive` adds AT_RECURSIVE. `propagation` is 0 or one MS_* propagation type.
+pub fn mount_setattr(dirfd: BorrowedFd<'_>, path: &str, recursive: bool, attr_set: u64, attr_clr: u64, propagation: u64) -> io::Result<()> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let attr = MountAttr { attr_set, attr_clr, propagation, userns_fd: 0 };
+    let cpath = CString::new(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let mut flags = if path.is_empty() { libc::AT_EMPTY_PATH } else { 0 };
+    if recursive {
+        flags |= libc::AT_RECURSIVE;
+    }
+    // SAFETY: `attr` is a properly laid out struct mount_attr (linux/mount.h,
+    // MOUNT_ATTR_SIZE_VER0 = 32 bytes) that outlives the call; `cpath` is a valid C string.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            dirfd.as_raw_fd(),
+            cpath.as_ptr(),
+            flags as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }

@@ -1,0 +1,371 @@
+//! init: the child side of create and exec (stage process S and init I; see `sync`).
+//!
+//! Nothing here returns to the caller: each function ends in execve or exit.
+//! Errors travel back to the parent as `Msg::Error` so the parent reports
+//! them once and undoes what it set up. The process is marked non-dumpable
+//! from the first instruction until execve, so nothing in the container can
+//! open /proc/<pid>/exe of the runtime binary while it is still the runtime
+//! (CVE-2019-5736); execve of the container program resets that.
+
+use std::ffi::CString;
+use std::fs;
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::unistd::{Gid, Uid};
+
+use crate::plan::{NsKind, Plan, ProcessPlan};
+use crate::sync::{Channel, Msg};
+
+/// What init needs besides the plan.
+pub struct InitContext<'a> {
+    pub id: &'a str,
+    pub plan: &'a Plan,
+    pub chan: Channel,
+    /// The exec fifo (opened O_RDWR by the parent); None for exec.
+    pub fifo: Option<OwnedFd>,
+    /// A connected --console-socket, for terminal: true.
+    pub console_socket: Option<OwnedFd>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    /// Keep fds 3..3+preserve_fds open across execve (runc --preserve-fds).
+    pub preserve_fds: u32,
+    /// For exec: namespace files of the container to join (already opened).
+    pub join: Vec<(NsKind, OwnedFd)>,
+}
+
+/// Entry point of the stage process. Never returns.
+pub fn stage(ctx: InitContext<'_>) -> ! {
+    let chan_fd = ctx.chan.raw();
+    match stage_inner(ctx) {
+        Ok(never) => match never {},
+        Err(msg) => {
+            let c = ChannelRef(chan_fd);
+            c.send_error(&msg);
+            berth_sys::exit_now(1)
+        }
+    }
+}
+
+/// Sends on a channel by raw fd (used on error paths after the Channel moved).
+struct ChannelRef(RawFd);
+
+impl ChannelRef {
+    fn send_error(&self, msg: &str) {
+        let body = serde_json::to_vec(&Msg::Error { msg: msg.to_string() }).unwrap_or_default();
+        let _ = nix::sys::socket::send(self.0, &body, nix::sys::socket::MsgFlags::MSG_NOSIGNAL);
+    }
+}
+
+enum Never {}
+
+fn stage_inner(mut ctx: InitContext<'_>) -> Result<Never, String> {
+    let _ = nix::sys::prctl::set_dumpable(false);
+    ctx.chan.expect(Msg::CgroupReady, "CgroupReady").map_err(|e| e.to_string())?;
+    let plan = ctx.plan;
+    let is_exec = ctx.fifo.is_none();
+
+    // Namespaces to join: opened up front, joined user-first (NsKind order).
+    let mut join: Vec<(NsKind, OwnedFd)> = std::mem::take(&mut ctx.join);
+    if !is_exec {
+        for ns in &plan.namespaces {
+            if let Some(p) = &ns.path {
+                let f = fs::File::open(p).map_err(|e| format!("open {} namespace {}: {e}", ns.kind.spec_name(), p.display()))?;
+                join.push((ns.kind, f.into()));
+            }
+        }
+    }
+    join.sort_by_key(|(k, _)| *k);
+    for (kind, fd) in &join {
+        setns(fd.as_fd(), kind.clone_flag())
+            .map_err(|e| format!("join {} namespace: {e}", kind.spec_name()))?;
+    }
+    if join.iter().any(|(k, _)| *k == NsKind::User) {
+        become_root_in_userns()?;
+    }
+
+    if !is_exec {
+        if plan.has_new(NsKind::User) {
+            unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| format!("unshare user namespace: {e}"))?;
+            // Only the parent, outside, may write our id maps.
+            ctx.chan.send(&Msg::MapRequest).map_err(|e| e.to_string())?;
+            ctx.chan.expect(Msg::MapDone, "MapDone").map_err(|e| e.to_string())?;
+            become_root_in_userns()?;
+        }
+        let mut flags = CloneFlags::empty();
+        for ns in &plan.namespaces {
+            if ns.path.is_none() && ns.kind != NsKind::User {
+                flags |= ns.kind.clone_flag();
+            }
+        }
+        unshare(flags).map_err(|e| format!("unshare namespaces ({}): {e}", ns_names(plan)))?;
+        if plan.has_new(NsKind::Time) && !plan.time_offsets.is_empty() {
+            // Offsets can only be written before any process enters the namespace.
+            let mut text = String::new();
+            for (clock, secs, nanos) in &plan.time_offsets {
+                text.push_str(&format!("{clock} {secs} {nanos}\n"));
+            }
+            fs::write("/proc/self/timens_offsets", text).map_err(|e| format!("write timens_offsets: {e}"))?;
+        }
+    }
+
+    // The second fork: children of this process are in the new pid namespace.
+    match berth_sys::fork().map_err(|e| format!("fork init: {e}"))? {
+        berth_sys::ForkResult::Child => {
+            let r = if is_exec { exec_process(&mut ctx) } else { init(&mut ctx) };
+            let msg = match r {
+                Ok(never) => match never {},
+                Err(m) => m,
+            };
+            ChannelRef(ctx.chan.raw()).send_error(&msg);
+            berth_sys::exit_now(1)
+        }
+        berth_sys::ForkResult::Parent { child } => {
+            ctx.chan.send(&Msg::InitPid { pid: child.as_raw() }).map_err(|e| e.to_string())?;
+            berth_sys::exit_now(0)
+        }
+    }
+}
+
+fn ns_names(plan: &Plan) -> String {
+    plan.namespaces.iter().filter(|n| n.path.is_none()).map(|n| n.kind.spec_name()).collect::<Vec<_>>().join(",")
+}
+
+fn become_root_in_userns() -> Result<(), String> {
+    let z = Uid::from_raw(0);
+    let g = Gid::from_raw(0);
+    nix::unistd::setresgid(g, g, g).map_err(|e| format!("setresgid(0) in user namespace: {e}"))?;
+    nix::unistd::setresuid(z, z, z).map_err(|e| format!("setresuid(0) in user namespace: {e}"))?;
+    Ok(())
+}
+
+/// The container's init (pid 1 of a new pid namespace, normally).
+fn init(ctx: &mut InitContext<'_>) -> Result<Never, String> {
+    let plan = ctx.plan;
+    let p = &plan.process;
+    nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+    if !ctx.no_new_keyring {
+        // Its own session keyring, so the container can't read the host's keys.
+        if let Err(e) = berth_sys::join_session_keyring(&format!("_ses.{}", ctx.id)) {
+            // Kernels with keyrings disabled (ENOSYS) and some user namespaces refuse; runc tolerates it too.
+            crate::logging::debug(&format!("join session keyring: {e}"));
+        }
+    }
+    let in_userns = plan.has(NsKind::User);
+    let new_mnt = plan.has_new(NsKind::Mnt);
+    let prepared = if new_mnt { Some(crate::rootfs::prepare(plan, in_userns).map_err(|e| e.to_string())?) } else { None };
+
+    // prestart + createRuntime hooks run in the parent, now that namespaces exist.
+    ctx.chan.send(&Msg::CreateRuntime).map_err(|e| e.to_string())?;
+    let state_json = match ctx.chan.recv().map_err(|e| e.to_string())? {
+        Msg::HooksDone { state } => state,
+        other => return Err(format!("sync: expected HooksDone, got {other:?}")),
+    };
+    crate::hooks::run_all("createContainer", &plan.hooks.create_container().clone(), &state_json).map_err(|e| e.to_string())?;
+
+    if let Some(prepared) = &prepared {
+        crate::rootfs::pivot(prepared, &plan.rootfs, ctx.no_pivot).map_err(|e| e.to_string())?;
+    }
+    drop(prepared);
+    if let Some(h) = &plan.hostname {
+        nix::unistd::sethostname(h).map_err(|e| format!("sethostname {h}: {e}"))?;
+    }
+    if let Some(d) = &plan.domainname {
+        berth_sys::setdomainname(d).map_err(|e| format!("setdomainname {d}: {e}"))?;
+    }
+    for (key, value) in &plan.sysctl {
+        let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
+        fs::write(&path, value).map_err(|e| format!("sysctl {key}={value}: {e}"))?;
+    }
+    if new_mnt {
+        crate::rootfs::finalize(plan).map_err(|e| e.to_string())?;
+    }
+    if p.terminal {
+        setup_terminal(ctx, true)?;
+    }
+    prepare_process(p, plan)?;
+    let exe = find_executable(p)?;
+    let filter = plan.seccomp.as_ref().map(crate::security::compile_seccomp).transpose().map_err(|e| e.to_string())?;
+    drop_privileges(p, plan, filter.as_ref())?;
+
+    ctx.chan.send(&Msg::Ready).map_err(|e| e.to_string())?;
+    // Block until `start` writes to the exec fifo.
+    if let Some(fifo) = ctx.fifo.take() {
+        let mut f = fs::File::from(fifo);
+        let mut b = [0u8; 1];
+        loop {
+            match f.read(&mut b) {
+                Ok(1) => break,
+                Ok(_) => return Err("exec fifo closed before start".into()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(format!("read exec fifo: {e}")),
+            }
+        }
+        // The fd stays open (CLOEXEC) until execve: `start` sees the fifo lose
+        // its last reader exactly when the user program begins.
+        std::mem::forget(f);
+    }
+    crate::hooks::run_all("startContainer", &plan.hooks.start_container().clone(), &state_json).map_err(|e| e.to_string())?;
+    if p.no_new_privileges {
+        if let Some(f) = &filter {
+            // Last: nothing of ours runs under the filter but execve itself.
+            crate::security::load_seccomp(f).map_err(|e| e.to_string())?;
+        }
+    }
+    do_exec(&exe, p, ctx.preserve_fds)
+}
+
+/// An `exec`'d process inside a running container.
+fn exec_process(ctx: &mut InitContext<'_>) -> Result<Never, String> {
+    let plan = ctx.plan;
+    let p = &plan.process;
+    if p.terminal {
+        nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+        setup_terminal(ctx, false)?;
+    }
+    prepare_process(p, plan)?;
+    let exe = find_executable(p)?;
+    let filter = plan.seccomp.as_ref().map(crate::security::compile_seccomp).transpose().map_err(|e| e.to_string())?;
+    drop_privileges(p, plan, filter.as_ref())?;
+    if p.no_new_privileges {
+        if let Some(f) = &filter {
+            crate::security::load_seccomp(f).map_err(|e| e.to_string())?;
+        }
+    }
+    // The channel is CLOEXEC: the parent sees EOF once execve succeeded.
+    do_exec(&exe, p, ctx.preserve_fds)
+}
+
+/// rlimits, oom_score_adj, personality, LSM labels: all while still privileged.
+fn prepare_process(p: &ProcessPlan, plan: &Plan) -> Result<(), String> {
+    for r in &p.rlimits {
+        if let Err(e) = nix::sys::resource::setrlimit(r.resource, r.soft, r.hard) {
+            let (_, cur_hard) = nix::sys::resource::getrlimit(r.resource).unwrap_or((0, 0));
+            let hint = if e == nix::Error::EPERM && r.hard > cur_hard {
+                format!(" (above the runtime's own hard limit {cur_hard}; raising it needs CAP_SYS_RESOURCE)")
+            } else {
+                String::new()
+            };
+            return Err(format!("setrlimit {:?} soft={} hard={}: {e}{hint}", r.resource, r.soft, r.hard));
+        }
+    }
+    if let Some(adj) = p.oom_score_adj {
+        fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| format!("set oom_score_adj {adj}: {e}"))?;
+    }
+    if let Some(pers) = plan.personality {
+        berth_sys::personality(pers).map_err(|e| format!("personality: {e}"))?;
+    }
+    if let Some(profile) = &p.apparmor_profile {
+        let enabled = fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y");
+        if !enabled {
+            return Err(format!("apparmor profile {profile:?} requested but AppArmor is not enabled on this host"));
+        }
+        fs::write("/proc/self/attr/apparmor/exec", format!("exec {profile}"))
+            .or_else(|_| fs::write("/proc/self/attr/exec", format!("exec {profile}")))
+            .map_err(|e| format!("set apparmor profile {profile}: {e}"))?;
+    }
+    if let Some(label) = &p.selinux_label {
+        if !Path::new("/sys/fs/selinux/enforce").exists() {
+            return Err(format!("selinux label {label:?} requested but SELinux is not enabled on this host"));
+        }
+        fs::write("/proc/self/attr/exec", label).map_err(|e| format!("set selinux label {label}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn drop_privileges(p: &ProcessPlan, plan: &Plan, filter: Option<&libseccomp::ScmpFilterContext>) -> Result<(), String> {
+    if !p.no_new_privileges {
+        if let Some(f) = filter {
+            // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it while we have it.
+            crate::security::load_seccomp(f).map_err(|e| e.to_string())?;
+        }
+    }
+    if let Some(c) = &p.capabilities {
+        crate::security::drop_bounding(c).map_err(|e| e.to_string())?;
+    }
+    let setgroups_allowed = fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true);
+    crate::security::switch_user(p, setgroups_allowed).map_err(|e| e.to_string())?;
+    if let Some(c) = &p.capabilities {
+        crate::security::apply_capabilities(c).map_err(|e| e.to_string())?;
+    }
+    if let Some(mask) = p.umask {
+        berth_sys::umask(mask);
+    }
+    nix::unistd::chdir(&p.cwd).map_err(|e| format!("chdir to cwd ({}) set in config.json: {e}", p.cwd.display()))?;
+    if p.no_new_privileges {
+        crate::security::set_no_new_privs().map_err(|e| e.to_string())?;
+    }
+    let _ = plan;
+    Ok(())
+}
+
+/// args[0] looked up in the process's PATH, inside the container (after pivot_root).
+fn find_executable(p: &ProcessPlan) -> Result<PathBuf, String> {
+    let name = &p.args[0];
+    let is_exec = |path: &Path| fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if name.contains('/') {
+        let path = if Path::new(name).is_absolute() { PathBuf::from(name) } else { p.cwd.join(name) };
+        if is_exec(&path) {
+            return Ok(PathBuf::from(name));
+        }
+        return Err(format!("exec: {name:?}: no such executable file"));
+    }
+    let path_var = p.env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for dir in path_var.split(':').filter(|d| !d.is_empty()) {
+        let cand = Path::new(dir).join(name);
+        if is_exec(&cand) {
+            return Ok(cand);
+        }
+    }
+    Err(format!("exec: {name:?}: executable file not found in $PATH"))
+}
+
+fn do_exec(exe: &Path, p: &ProcessPlan, preserve_fds: u32) -> Result<Never, String> {
+    use std::os::unix::ffi::OsStrExt;
+    let cexe = CString::new(exe.as_os_str().as_bytes()).map_err(|_| "exec path contains NUL".to_string())?;
+    let args: Vec<CString> = p.args.iter().map(|a| CString::new(a.as_bytes())).collect::<Result<_, _>>().map_err(|_| "argument contains NUL".to_string())?;
+    let env: Vec<CString> = p.env.iter().map(|a| CString::new(a.as_bytes())).collect::<Result<_, _>>().map_err(|_| "env contains NUL".to_string())?;
+    // No host fd may survive into the container (CVE-2024-21626).
+    berth_sys::cloexec_from(3 + preserve_fds).map_err(|e| format!("close_range: {e}"))?;
+    let e = nix::unistd::execve(&cexe, &args, &env).unwrap_err();
+    Err(format!("exec {}: {e}", exe.display()))
+}
+
+/// Create the pty inside the container, make it our stdio and controlling
+/// terminal, and hand the master to the console socket (or to the parent for a
+/// foreground `run`/`exec`).
+fn setup_terminal(ctx: &mut InitContext<'_>, console: bool) -> Result<(), String> {
+    use nix::fcntl::OFlag;
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).map_err(|e| format!("open /dev/ptmx: {e}"))?;
+    nix::pty::grantpt(&master).map_err(|e| format!("grantpt: {e}"))?;
+    nix::pty::unlockpt(&master).map_err(|e| format!("unlockpt: {e}"))?;
+    let slave_name = nix::pty::ptsname_r(&master).map_err(|e| format!("ptsname: {e}"))?;
+    let slave = berth_sys::open_pty_peer(master.as_fd()).map_err(|e| format!("open pty peer: {e}"))?;
+    if let Some((rows, cols)) = ctx.plan.process.console_size {
+        berth_sys::set_window_size(slave.as_fd(), rows, cols).map_err(|e| format!("set console size: {e}"))?;
+    }
+    if console && ctx.plan.populate_dev {
+        crate::rootfs::mount_console(Path::new(&slave_name)).map_err(|e| e.to_string())?;
+    }
+    // Send the master before the slave becomes our stdio.
+    let master_fd = master.as_raw_fd();
+    match ctx.console_socket.take() {
+        Some(sock) => {
+            let iov = [std::io::IoSlice::new(slave_name.as_bytes())];
+            let fds = [master_fd];
+            let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
+            nix::sys::socket::sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, nix::sys::socket::MsgFlags::empty(), None)
+                .map_err(|e| format!("send pty master to console socket: {e}"))?;
+        }
+        None => ctx.chan.send_fd(&Msg::Pty, Some(master_fd)).map_err(|e| e.to_string())?,
+    }
+    drop(master);
+    for target in 0..3 {
+        nix::unistd::dup2(slave.as_raw_fd(), target).map_err(|e| format!("dup2 pty: {e}"))?;
+    }
+    berth_sys::set_controlling_terminal(slave.as_fd()).map_err(|e| format!("TIOCSCTTY: {e}"))?;
+    Ok(())
+}
