@@ -41,9 +41,6 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
     }
     drop(fifo);
     let _ = fs::remove_file(&fifo_path);
-    if !st.init_alive() {
-        bail!("container process exited during start");
-    }
     let spec: oci_spec::runtime::Spec = serde_json::from_value(st.config.clone())?;
     if let Some(h) = spec.hooks() {
         let json = serde_json::to_string(&st.oci(Status::Running))?;

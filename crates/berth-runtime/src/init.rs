@@ -170,6 +170,10 @@ fn init(ctx: &mut InitContext<'_>) -> Result<Never, String> {
         crate::rootfs::pivot(prepared, &plan.rootfs, ctx.no_pivot).map_err(|e| e.to_string())?;
     }
     drop(prepared);
+    if plan.has_new(NsKind::Net) {
+        // A new network namespace starts with lo down.
+        berth_sys::set_link_up("lo").map_err(|e| format!("bring up lo: {e}"))?;
+    }
     if let Some(h) = &plan.hostname {
         nix::unistd::sethostname(h).map_err(|e| format!("sethostname {h}: {e}"))?;
     }
@@ -291,9 +295,8 @@ fn drop_privileges(p: &ProcessPlan, plan: &Plan, filter: Option<&libseccomp::Scm
     if let Some(c) = &p.capabilities {
         crate::security::apply_capabilities(c).map_err(|e| e.to_string())?;
     }
-    if let Some(mask) = p.umask {
-        berth_sys::umask(mask);
-    }
+    // Without an explicit umask the process gets 0022, not whatever the runtime was started with.
+    berth_sys::umask(p.umask.unwrap_or(0o022));
     nix::unistd::chdir(&p.cwd).map_err(|e| format!("chdir to cwd ({}) set in config.json: {e}", p.cwd.display()))?;
     if p.no_new_privileges {
         crate::security::set_no_new_privs().map_err(|e| e.to_string())?;
@@ -323,11 +326,29 @@ fn find_executable(p: &ProcessPlan) -> Result<PathBuf, String> {
     Err(format!("exec: {name:?}: executable file not found in $PATH"))
 }
 
+/// HOME from the container's /etc/passwd when process.env has none (runc does
+/// the same): `/root` for root, the user's home, else "/".
+fn home_for(uid: u32) -> String {
+    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+    for line in passwd.lines() {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid) && !f[5].is_empty() {
+            return f[5].to_string();
+        }
+    }
+    if uid == 0 { "/root".into() } else { "/".into() }
+}
+
 fn do_exec(exe: &Path, p: &ProcessPlan, preserve_fds: u32) -> Result<Never, String> {
     use std::os::unix::ffi::OsStrExt;
     let cexe = CString::new(exe.as_os_str().as_bytes()).map_err(|_| "exec path contains NUL".to_string())?;
     let args: Vec<CString> = p.args.iter().map(|a| CString::new(a.as_bytes())).collect::<Result<_, _>>().map_err(|_| "argument contains NUL".to_string())?;
-    let env: Vec<CString> = p.env.iter().map(|a| CString::new(a.as_bytes())).collect::<Result<_, _>>().map_err(|_| "env contains NUL".to_string())?;
+    let mut env_list = p.env.clone();
+    if !env_list.iter().any(|e| e.starts_with("HOME=")) {
+        env_list.push(format!("HOME={}", home_for(p.uid)));
+    }
+    let env: Vec<CString> = env_list.iter().map(|a| CString::new(a.as_bytes())).collect::<Result<_, _>>().map_err(|_| "env contains NUL".to_string())?;
+    berth_sys::reset_signal_dispositions();
     // No host fd may survive into the container (CVE-2024-21626).
     berth_sys::cloexec_from(3 + preserve_fds).map_err(|e| format!("close_range: {e}"))?;
     let e = nix::unistd::execve(&cexe, &args, &env).unwrap_err();

@@ -373,6 +373,7 @@ pub fn from_spec(spec: &Spec, bundle: &Path) -> Result<Plan, PlanError> {
         }
     };
 
+    let resources = linux.resources().clone().map(|r| with_default_device_rules(r, &devices));
     Ok(Plan {
         rootfs,
         root_readonly: root.readonly().unwrap_or(false),
@@ -393,11 +394,44 @@ pub fn from_spec(spec: &Spec, bundle: &Path) -> Result<Plan, PlanError> {
         hooks: spec.hooks().clone().unwrap_or_default(),
         time_offsets,
         cgroups_path: linux.cgroups_path().as_ref().map(|p| p.to_string_lossy().into_owned()),
-        resources: linux.resources().clone(),
+        resources,
         seccomp: linux.seccomp().clone(),
         personality,
         mount_label: linux.mount_label().clone().filter(|l| !l.is_empty()),
     })
+}
+
+/// The device cgroup rules a container always gets after the spec's own
+/// (runc specconv.AllowedDevices): mknod of anything, the default device
+/// nodes, ptys; then an allow rule for every `linux.devices` entry. Without
+/// them the usual `deny all` in config.json would stop the init creating
+/// /dev/null itself.
+pub fn with_default_device_rules(mut r: LinuxResources, devices: &[DevicePlan]) -> LinuxResources {
+    let mut rules = r.devices().clone().unwrap_or_default();
+    let rule = |typ: &str, major: Option<i64>, minor: Option<i64>, access: &str| -> oci_spec::runtime::LinuxDeviceCgroup {
+        serde_json::from_value(serde_json::json!({"allow": true, "type": typ, "major": major, "minor": minor, "access": access}))
+            .expect("static device rule is valid")
+    };
+    rules.extend([
+        rule("c", None, None, "m"),            // mknod of any char device
+        rule("b", None, None, "m"),            // mknod of any block device
+        rule("c", Some(1), Some(3), "rwm"),    // /dev/null
+        rule("c", Some(1), Some(8), "rwm"),    // /dev/random
+        rule("c", Some(1), Some(7), "rwm"),    // /dev/full
+        rule("c", Some(5), Some(0), "rwm"),    // /dev/tty
+        rule("c", Some(1), Some(5), "rwm"),    // /dev/zero
+        rule("c", Some(1), Some(9), "rwm"),    // /dev/urandom
+        rule("c", Some(5), Some(1), "rwm"),    // /dev/console
+        rule("c", Some(136), None, "rwm"),     // /dev/pts/*
+        rule("c", Some(5), Some(2), "rwm"),    // /dev/ptmx
+    ]);
+    for d in devices {
+        if d.kind != 'p' {
+            rules.push(rule(&d.kind.to_string(), Some(d.major as i64), Some(d.minor as i64), "rwm"));
+        }
+    }
+    r.set_devices(Some(rules));
+    r
 }
 
 /// runc's sysctl validation: a namespaced sysctl needs its namespace.
@@ -719,6 +753,17 @@ mod tests {
         assert!(validate_sysctl("kernel.shmmax", &only_net).is_err());
         assert!(validate_sysctl("vm.swappiness", &only_net).is_err());
         assert!(validate_sysctl("net/../../x", &only_net).is_err());
+    }
+
+    #[test]
+    fn device_rules_follow_the_spec_rules() {
+        let r: LinuxResources = serde_json::from_value(serde_json::json!({"devices": [{"allow": false, "access": "rwm"}]})).expect("json");
+        let dev = DevicePlan { path: "/dev/fuse".into(), kind: 'c', major: 10, minor: 229, mode: 0o666, uid: 0, gid: 0 };
+        let r = with_default_device_rules(r, &[dev]);
+        let rules = r.devices().clone().expect("rules");
+        assert!(!rules[0].allow());
+        assert!(rules[1..].iter().all(|x| x.allow()));
+        assert_eq!(rules.last().map(|x| (x.major(), x.minor())), Some((Some(10), Some(229))));
     }
 
     #[test]

@@ -137,6 +137,9 @@ pub fn prepare(plan: &Plan, in_userns: bool) -> Result<Prepared, RootfsError> {
     for d in &plan.devices {
         create_device(rootfd.as_fd(), d, in_userns)?;
     }
+    // A missing cwd is created (as runc does), before the root may turn read-only.
+    mkdir_all_in_root(rootfd.as_fd(), &plan.process.cwd, 0o755)
+        .map_err(|source| RootfsError::Path { op: "create cwd", path: plan.process.cwd.clone(), source })?;
     Ok(Prepared { rootfd })
 }
 
@@ -455,8 +458,8 @@ fn create_device(rootfd: BorrowedFd<'_>, d: &DevicePlan, in_userns: bool) -> Res
     if in_userns && d.kind != 'p' {
         // mknod is not allowed in a user namespace: bind the host's node instead.
         let target = create_file_in_root(rootfd, &d.path).map_err(err)?;
-        let host = if Path::new("/dev").join(name).exists() && d.path.starts_with("/dev") { d.path.clone() } else { d.path.clone() };
-        mount(Some(&host), berth_sys::fd_path(target.as_fd()).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        // Still before pivot_root: the same path names the host's node.
+        mount(Some(&d.path), berth_sys::fd_path(target.as_fd()).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
             .map_err(|e| err(nix_io(e)))?;
         return Ok(());
     }
@@ -506,6 +509,9 @@ fn create_dev_symlinks(rootfd: BorrowedFd<'_>, plan: &Plan) -> Result<(), Rootfs
 /// Step 5: switch the root. Afterwards cwd is "/" of the container.
 pub fn pivot(prepared: &Prepared, rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
     let perr = |source| RootfsError::Pivot { path: rootfs.to_path_buf(), source };
+    // The old root, to detach it by fd after the pivot (the kernel promises
+    // nothing about what "." is after pivot_root).
+    let oldroot: OwnedFd = fs::File::open("/").map_err(|source| RootfsError::Pivot { path: "/".into(), source })?.into();
     nix::unistd::fchdir(prepared.rootfd.as_raw_fd()).map_err(|e| perr(nix_io(e)))?;
     if no_pivot {
         // For ramfs/initramfs roots, where pivot_root is impossible.
@@ -515,6 +521,7 @@ pub fn pivot(prepared: &Prepared, rootfs: &Path, no_pivot: bool) -> Result<(), R
         // pivot_root(".", ".") stacks the old root on top of the new one; the old
         // root is then detached, with no put_old directory left in the image.
         nix::unistd::pivot_root(".", ".").map_err(|e| perr(nix_io(e)))?;
+        nix::unistd::fchdir(oldroot.as_raw_fd()).map_err(|e| perr(nix_io(e)))?;
         // Make the old root rslave before detaching so the unmount can't propagate to the host.
         mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>).map_err(|e| perr(nix_io(e)))?;
         umount2(".", MntFlags::MNT_DETACH).map_err(|e| perr(nix_io(e)))?;

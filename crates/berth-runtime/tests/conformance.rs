@@ -8,7 +8,12 @@
 //!     --target x86_64-unknown-linux-gnu
 //! cargo test -p berth-runtime --test conformance            # both runtimes
 //! cargo test -p berth-runtime --test conformance runc       # one of them
+//! cargo test -p berth-runtime --test conformance mounts::berth -- --nocapture
 //! ```
+//! (the checker is looked for in the target dir the tests run from: build both with the
+//! same CARGO_TARGET_DIR, or set BERTH_CHECKER; BERTH_RUNTIME and BERTH_RUNC choose the
+//! runtimes, see tests/common). `--nocapture` shows each check of a passing run; a failing
+//! run's panic message shows the failed checks, the runtime's output and the expectations.
 //!
 //! Expectations follow runc's behaviour where the runtime spec leaves room (HOME from the
 //! rootfs's /etc/passwd, umask 0022 by default, ambient capabilities raised only when
@@ -82,7 +87,8 @@ fn process_identity(runtime: &Runtime) {
         "CONF_EMPTY=",
     ]);
     process["cwd"] = json!("/work/sub-dir");
-    process["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [10, 2000], "umask": 0o027});
+    process["user"] =
+        json!({"uid": 1000, "gid": 1000, "additionalGids": [10, 2000], "umask": 0o027});
     let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
     process["capabilities"]["inheritable"] = caps.clone();
     process["capabilities"]["ambient"] = caps;
@@ -108,7 +114,9 @@ fn rlimits_and_oom_score(runtime: &Runtime) {
         {"type": "RLIMIT_MEMLOCK", "soft": memlock, "hard": memlock},
         {"type": "RLIMIT_MSGQUEUE", "soft": hard(Resource::RLIMIT_MSGQUEUE).min(4096), "hard": hard(Resource::RLIMIT_MSGQUEUE)},
     ]);
-    let host_adj: i64 = read_trimmed("/proc/self/oom_score_adj").parse().expect("oom_score_adj");
+    let host_adj: i64 = read_trimmed("/proc/self/oom_score_adj")
+        .parse()
+        .expect("oom_score_adj");
     let mut bundle = checker_bundle();
     bundle.config["process"]["rlimits"] = rlimits;
     bundle.config["process"]["oomScoreAdj"] = json!((host_adj + 123).min(1000));
@@ -148,12 +156,13 @@ fn mounts(runtime: &Runtime) {
         {"destination": "/conf/private", "type": "bind", "source": src(&plain_src),
          "options": ["bind", "private"]},
     ]);
-    let mounts = bundle.config["mounts"].as_array_mut().expect("mounts array");
+    let mounts = bundle.config["mounts"]
+        .as_array_mut()
+        .expect("mounts array");
     mounts.extend(extra_mounts.as_array().expect("array").iter().cloned());
     let extra = [
         "mount /conf/rbind/sub type=tmpfs".to_string(),
         "nomount /conf/bind/sub".to_string(),
-        "readonly-fs /".to_string(),
     ];
     run_checker(runtime, &bundle, &extra);
 }
@@ -173,7 +182,11 @@ fn devices(runtime: &Runtime) {
 
 /// linux.sysctl in the container's own net and ipc namespaces; the host keeps its values.
 fn sysctl(runtime: &Runtime) {
-    let keys = ["net.ipv4.ip_forward", "kernel.shmmax", "net.ipv4.tcp_syncookies"];
+    let keys = [
+        "net.ipv4.ip_forward",
+        "kernel.shmmax",
+        "net.ipv4.tcp_syncookies",
+    ];
     let host_before: Vec<String> = keys.iter().map(|k| read_sysctl(k)).collect();
     let mut bundle = checker_bundle();
     let forward = if host_before[0] == "1" { "0" } else { "1" };
@@ -185,7 +198,11 @@ fn sysctl(runtime: &Runtime) {
     });
     run_checker(runtime, &bundle, &[]);
     let host_after: Vec<String> = keys.iter().map(|k| read_sysctl(k)).collect();
-    assert_eq!(host_before, host_after, "{}: a container sysctl changed the host's", runtime.name);
+    assert_eq!(
+        host_before, host_after,
+        "{}: a container sysctl changed the host's",
+        runtime.name
+    );
 }
 
 /// net, ipc and uts namespaces joined by path (a process holding them): the runtime must
@@ -193,7 +210,9 @@ fn sysctl(runtime: &Runtime) {
 fn joined_namespaces(runtime: &Runtime) {
     let holder = NamespaceHolder::new(&["net", "ipc", "uts"]);
     let mut bundle = checker_bundle();
-    let namespaces = bundle.config["linux"]["namespaces"].as_array_mut().expect("namespaces");
+    let namespaces = bundle.config["linux"]["namespaces"]
+        .as_array_mut()
+        .expect("namespaces");
     for ns in namespaces.iter_mut() {
         let proc_name = match ns["type"].as_str() {
             Some("network") => "net",
@@ -251,10 +270,25 @@ fn create_start_delete(runtime: &Runtime) {
     let container = Container::new(runtime, &bundle);
     let created = container.create();
     created.assert_success();
-    let state = container.state().unwrap_or_else(|| panic!("{}: state after create failed", runtime.name));
-    assert_eq!(state["status"], "created", "{}: state after create: {state}", runtime.name);
-    assert_eq!(state["id"], container.id.as_str(), "{}: state id", runtime.name);
-    assert!(state["pid"].as_u64().unwrap_or(0) > 0, "{}: state has no pid: {state}", runtime.name);
+    let state = container
+        .state()
+        .unwrap_or_else(|| panic!("{}: state after create failed", runtime.name));
+    assert_eq!(
+        state["status"], "created",
+        "{}: state after create: {state}",
+        runtime.name
+    );
+    assert_eq!(
+        state["id"],
+        container.id.as_str(),
+        "{}: state id",
+        runtime.name
+    );
+    assert!(
+        state["pid"].as_u64().unwrap_or(0) > 0,
+        "{}: state has no pid: {state}",
+        runtime.name
+    );
     assert_eq!(
         Path::new(state["bundle"].as_str().unwrap_or_default()),
         bundle.path(),
@@ -273,7 +307,11 @@ fn create_start_delete(runtime: &Runtime) {
     container.start().assert_failure();
     assert_checker_passed(runtime, &created, false, &expect);
     container.delete().assert_success();
-    assert!(container.state().is_none(), "{}: state after delete succeeded", runtime.name);
+    assert!(
+        container.state().is_none(),
+        "{}: state after delete succeeded",
+        runtime.name
+    );
     assert_no_leftovers(&container);
 }
 
@@ -289,7 +327,12 @@ fn kill_running(runtime: &Runtime) {
     let state = container.wait_for_status("running", Duration::from_secs(10));
     let pid = state["pid"].as_u64().expect("running container has a pid");
     let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    assert_eq!(comm.trim(), "sleep", "{}: state pid {pid} is not the container's process", runtime.name);
+    assert_eq!(
+        comm.trim(),
+        "sleep",
+        "{}: state pid {pid} is not the container's process",
+        runtime.name
+    );
     container.delete().assert_failure(); // running: needs --force
     container.kill("KILL").assert_success();
     container.wait_for_status("stopped", Duration::from_secs(10));
@@ -297,19 +340,45 @@ fn kill_running(runtime: &Runtime) {
     assert_no_leftovers(&container);
 }
 
-/// `spec` writes runc's default config (ociVersion aside).
+/// `spec` writes runc's default config (ociVersion and the hostname aside).
 fn spec_command(runtime: &Runtime) {
     let mut ours = runtime.spec();
     let mut runc = Runtime::runc().spec();
-    remove_key(&mut ours, "ociVersion");
-    remove_key(&mut runc, "ociVersion");
-    assert_eq!(
-        ours,
-        runc,
-        "{} spec differs from runc spec:\n{}",
+    for key in ["ociVersion", "hostname"] {
+        remove_key(&mut ours, key);
+        remove_key(&mut runc, key);
+    }
+    let mut differences = Vec::new();
+    json_differences("", &runc, &ours, &mut differences);
+    assert!(
+        differences.is_empty(),
+        "{} spec differs from runc spec:\n  {}",
         runtime.name,
-        serde_json::to_string_pretty(&ours).unwrap_or_default()
+        differences.join("\n  ")
     );
+}
+
+/// Where `b` differs from `a`, as `path: a-value → b-value` lines.
+fn json_differences(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for key in keys {
+                let (va, vb) = (
+                    x.get(key).unwrap_or(&Value::Null),
+                    y.get(key).unwrap_or(&Value::Null),
+                );
+                json_differences(&format!("{path}.{key}"), va, vb, out);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (va, vb)) in x.iter().zip(y).enumerate() {
+                json_differences(&format!("{path}[{i}]"), va, vb, out);
+            }
+        }
+        _ if a != b => out.push(format!("{path}: {a} → {b}")),
+        _ => {}
+    }
 }
 
 /// The checker's own test: under runc, each of these false expectations must fail
@@ -379,22 +448,35 @@ fn checker_rejects_false_expectations() {
     let dir = bundle.in_rootfs("/.checker/false");
     fs::create_dir_all(&dir).expect("create /.checker/false");
     for (i, line) in false_lines.iter().enumerate() {
-        fs::write(dir.join(format!("{i:03}")), format!("{line}\n")).expect("write false expectation");
+        fs::write(dir.join(format!("{i:03}")), format!("{line}\n"))
+            .expect("write false expectation");
     }
     let container = Container::new(&Runtime::runc(), &bundle);
     let out = container.run();
     out.assert_success();
     let stdout = out.stdout();
     let runs: Vec<&str> = stdout.split_inclusive("\n# exit ").collect();
-    assert_eq!(runs.len(), false_lines.len() + 1, "one run per line:\n{out}");
+    assert_eq!(
+        runs.len(),
+        false_lines.len() + 1,
+        "one run per line:\n{out}"
+    );
     let accepted: Vec<String> = false_lines
         .iter()
         .zip(&runs)
         .zip(&runs[1..])
-        .filter(|((_, run), next)| !run.contains("\nnot ok ") && !run.starts_with("not ok ") || !next.starts_with('1'))
+        .filter(|((_, run), next)| {
+            // each run is "<checks>\n# exit " and the next one starts with its status
+            let failed_a_check = run.contains("\nnot ok ") || run.starts_with("not ok ");
+            !failed_a_check || !next.starts_with('1')
+        })
         .map(|((line, run), _)| format!("{line:?} gave:\n{run}"))
         .collect();
-    assert!(accepted.is_empty(), "the checker accepted false expectations:\n{}", accepted.join("\n"));
+    assert!(
+        accepted.is_empty(),
+        "the checker accepted false expectations:\n{}",
+        accepted.join("\n")
+    );
     println!("{out}"); // shown with --nocapture
 }
 
@@ -411,10 +493,7 @@ fn checker_bundle() -> Bundle {
 /// Writes config.json, derives the expectations, installs checker and expectations.
 fn prepare_checker(runtime: &Runtime, bundle: &Bundle, extra: &[String]) -> String {
     bundle.write_config();
-    let mut expect = format!(
-        "# derived from {}/config.json\n",
-        bundle.path().display()
-    );
+    let mut expect = format!("# derived from {}/config.json\n", bundle.path().display());
     for line in expectations(bundle).iter().chain(extra) {
         if let Some(why) = known_gap(runtime, &bundle.config, line) {
             expect.push_str(&format!("# not checked for {}: {why}: ", runtime.name));
@@ -457,6 +536,10 @@ fn assert_checker_passed(runtime: &Runtime, out: &Invocation, check_status: bool
         return;
     }
     let why = match summary {
+        None if !out.success() => format!(
+            "the runtime failed ({}) before the checker finished",
+            out.status
+        ),
         None => "the checker did not run to its end".to_string(),
         Some(_) if failed.is_empty() => "the runtime failed".to_string(),
         Some(_) => format!("{} checks failed:\n  {}", failed.len(), failed.join("\n  ")),
@@ -595,7 +678,10 @@ fn expectations(bundle: &Bundle) -> Vec<String> {
         .flatten()
         .filter_map(Value::as_u64)
         .collect();
-    push(format!("groups{}", groups.iter().map(|g| format!(" {g}")).collect::<String>()));
+    push(format!(
+        "groups{}",
+        groups.iter().map(|g| format!(" {g}")).collect::<String>()
+    ));
     let umask = process["user"]["umask"].as_u64().unwrap_or(0o022);
     push(format!("umask {umask:04o}"));
 
@@ -611,7 +697,10 @@ fn expectations(bundle: &Bundle) -> Vec<String> {
         push(format!("env {entry}"));
     }
     if !env.iter().any(|e| e.starts_with("HOME=")) {
-        push(format!("env HOME={}", passwd_home(&bundle.in_rootfs("/etc/passwd"), uid)));
+        push(format!(
+            "env HOME={}",
+            passwd_home(&bundle.in_rootfs("/etc/passwd"), uid)
+        ));
     }
     push("env-only".into());
     push(format!("cwd {}", process["cwd"].as_str().unwrap_or("/")));
@@ -683,22 +772,39 @@ fn expectations(bundle: &Bundle) -> Vec<String> {
     push(format!("domainname {domainname}"));
     if let Some(sysctl) = config["linux"]["sysctl"].as_object() {
         for (key, value) in sysctl {
-            push(format!("sysctl {key} {}", value.as_str().unwrap_or_default()));
+            push(format!(
+                "sysctl {key} {}",
+                value.as_str().unwrap_or_default()
+            ));
         }
     }
 
     // The root and the mounts.
     let readonly_root = config["root"]["readonly"].as_bool().unwrap_or(false);
-    push(format!("mount / flag={}", if readonly_root { "ro" } else { "rw" }));
+    push(format!(
+        "mount / flag={}",
+        if readonly_root { "ro" } else { "rw" }
+    ));
+    if readonly_root {
+        push("readonly-fs /".into());
+    }
     let mounts = config["mounts"].as_array().cloned().unwrap_or_default();
     for mount in &mounts {
         out.extend(mount_expectations(mount, config));
     }
     let mut push = |line: String| out.push(line);
-    for path in config["linux"]["maskedPaths"].as_array().into_iter().flatten() {
+    for path in config["linux"]["maskedPaths"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         push(format!("masked {}", path.as_str().unwrap_or_default()));
     }
-    for path in config["linux"]["readonlyPaths"].as_array().into_iter().flatten() {
+    for path in config["linux"]["readonlyPaths"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         push(format!("readonly {}", path.as_str().unwrap_or_default()));
     }
 
@@ -710,8 +816,15 @@ fn expectations(bundle: &Bundle) -> Vec<String> {
     if dev_is_tmpfs {
         for (name, major, minor) in DEFAULT_DEVICES {
             let path = format!("/dev/{name}");
+            // usable despite linux.resources.devices denying all: runc allows its
+            // default devices in the devices cgroup (/dev/tty: no controlling terminal)
+            if name != "tty" && may_read_write(0o666, 0, 0, uid, gid, &groups) {
+                push(format!("open-rw {path}"));
+            }
             if userns {
-                let mode = fs::metadata(&path).map(|m| m.mode() & 0o7777).unwrap_or(0o666);
+                let mode = fs::metadata(&path)
+                    .map(|m| m.mode() & 0o7777)
+                    .unwrap_or(0o666);
                 push(format!("dev {path} c {major} {minor} {mode:o} - -"));
             } else {
                 push(format!("dev {path} c {major} {minor} 666 0 0"));
@@ -731,14 +844,32 @@ fn expectations(bundle: &Bundle) -> Vec<String> {
         }
     }
     for device in config["linux"]["devices"].as_array().into_iter().flatten() {
-        let field = |key: &str| device[key].as_u64().map_or("-".to_string(), |n| n.to_string());
+        let field = |key: &str| {
+            device[key]
+                .as_u64()
+                .map_or("-".to_string(), |n| n.to_string())
+        };
         let kind = device["type"].as_str().unwrap_or("-");
         let (major, minor) = if kind == "p" {
             ("-".to_string(), "-".to_string())
         } else {
             (field("major"), field("minor"))
         };
-        let mode = device["fileMode"].as_u64().map_or("-".to_string(), |m| format!("{:o}", m & 0o7777));
+        let mode = device["fileMode"]
+            .as_u64()
+            .map_or("-".to_string(), |m| format!("{:o}", m & 0o7777));
+        // a char device of the config is allowed in the devices cgroup like the defaults
+        let (owner, group) = (
+            device["uid"].as_u64().unwrap_or(0),
+            device["gid"].as_u64().unwrap_or(0),
+        );
+        let file_mode = device["fileMode"].as_u64().unwrap_or(0o666);
+        if kind == "c" && may_read_write(file_mode, owner, group, uid, gid, &groups) {
+            push(format!(
+                "open-rw {}",
+                device["path"].as_str().unwrap_or_default()
+            ));
+        }
         push(format!(
             "dev {} {kind} {major} {minor} {mode} {} {}",
             device["path"].as_str().unwrap_or_default(),
@@ -776,11 +907,14 @@ fn mount_expectations(mount: &Value, config: &Value) -> Vec<String> {
     for option in &options {
         let (key, value) = option.split_once('=').unwrap_or((option, ""));
         match (key, fstype) {
-            ("ro" | "rw" | "nosuid" | "nodev" | "noexec" | "noatime" | "relatime" | "nodiratime", _) => {
-                tokens.push(format!("flag={key}"))
-            }
+            (
+                "ro" | "rw" | "nosuid" | "nodev" | "noexec" | "noatime" | "relatime" | "nodiratime",
+                _,
+            ) => tokens.push(format!("flag={key}")),
             ("suid" | "dev" | "exec", _) => tokens.push(format!("noflag=no{key}")),
-            ("strictatime", _) => tokens.extend(["noflag=relatime".into(), "noflag=noatime".into()]),
+            ("strictatime", _) => {
+                tokens.extend(["noflag=relatime".into(), "noflag=noatime".into()])
+            }
             ("private" | "rprivate", _) => tokens.push("propagation=private".into()),
             ("shared" | "rshared", _) => tokens.push("propagation=shared".into()),
             ("slave" | "rslave", _) => tokens.push("propagation=slave".into()),
@@ -795,7 +929,11 @@ fn mount_expectations(mount: &Value, config: &Value) -> Vec<String> {
             // shown as the host's id: devpts prints it in the initial user namespace
             ("gid" | "uid", "devpts") => {
                 let id = value.parse().expect("devpts uid/gid");
-                let map = if key == "uid" { "uidMappings" } else { "gidMappings" };
+                let map = if key == "uid" {
+                    "uidMappings"
+                } else {
+                    "gidMappings"
+                };
                 tokens.push(format!("opt={key}={}", host_id(config, map, id)))
             }
             _ => {}
@@ -816,7 +954,11 @@ fn mount_expectations(mount: &Value, config: &Value) -> Vec<String> {
 
 /// A tmpfs `size=` option in bytes as the kernel keeps it: rounded up to pages.
 fn tmpfs_size(value: &str) -> u64 {
-    let (digits, unit) = value.split_at(value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len()));
+    let (digits, unit) = value.split_at(
+        value
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(value.len()),
+    );
     let n: u64 = digits.parse().expect("tmpfs size number");
     let bytes = match unit {
         "" => n,
@@ -852,7 +994,8 @@ fn expected_capabilities(process: &Value) -> Vec<(&'static str, u64)> {
             })
             .fold(0, |a, b| a | b)
     };
-    let (bounding, permitted, inheritable) = (set("bounding"), set("permitted"), set("inheritable"));
+    let (bounding, permitted, inheritable) =
+        (set("bounding"), set("permitted"), set("inheritable"));
     let ambient = set("ambient") & permitted & inheritable;
     let uid = process["user"]["uid"].as_u64().unwrap_or(0);
     let no_new_privs = process["noNewPrivileges"].as_bool().unwrap_or(false);
@@ -884,10 +1027,34 @@ fn host_id(config: &Value, map: &str, id: u64) -> u64 {
         .into_iter()
         .flatten()
         .find_map(|m| {
-            let (inside, outside, size) = (m["containerID"].as_u64()?, m["hostID"].as_u64()?, m["size"].as_u64()?);
+            let (inside, outside, size) = (
+                m["containerID"].as_u64()?,
+                m["hostID"].as_u64()?,
+                m["size"].as_u64()?,
+            );
             (inside <= id && id < inside + size).then(|| outside + id - inside)
         })
         .unwrap_or(65534) // unmapped: the overflow id
+}
+
+/// Whether a process of `uid`/`gid`/`groups` without CAP_DAC_OVERRIDE may open a file
+/// of `mode`, `owner`, `group` read-write.
+fn may_read_write(
+    mode: u64,
+    owner: u64,
+    group: u64,
+    uid: u64,
+    gid: u64,
+    groups: &BTreeSet<u64>,
+) -> bool {
+    let bits = if uid == owner {
+        mode >> 6
+    } else if gid == group || groups.contains(&group) {
+        mode >> 3
+    } else {
+        mode
+    };
+    bits & 0o6 == 0o6
 }
 
 /// `uid`'s home in a passwd file, or "/".
@@ -897,7 +1064,8 @@ fn passwd_home(passwd: &Path, uid: u64) -> String {
         .lines()
         .find_map(|line| {
             let fields: Vec<&str> = line.split(':').collect();
-            (fields.get(2)?.parse::<u64>().ok()? == uid).then(|| fields.get(5).map(|h| h.to_string()))?
+            (fields.get(2)?.parse::<u64>().ok()? == uid)
+                .then(|| fields.get(5).map(|h| h.to_string()))?
         })
         .unwrap_or_else(|| "/".to_string())
 }

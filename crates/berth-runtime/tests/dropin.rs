@@ -23,7 +23,8 @@ use dropin_support::{
     Wrapper, CONTAINERD, CTR, DOCKER, DOCKERD, RUNC, SHIM,
 };
 
-const STEP: Duration = Duration::from_secs(30);
+/// Time allowed for one client command; a hung runtime fails the test instead of hanging it.
+const STEP: Duration = Duration::from_secs(20);
 
 fn berth() -> PathBuf {
     let path = berth_runtime();
@@ -474,7 +475,7 @@ fn dockerd_detached_lifecycle(runtime: &Path) {
         top.describe()
     );
 
-    let stop = docker.docker(&["stop", "-t", "20", &name]);
+    let stop = docker.docker(&["stop", "-t", "10", &name]);
     assert!(
         stop.ok(),
         "docker stop: {}\n{}",

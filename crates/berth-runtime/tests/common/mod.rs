@@ -100,7 +100,9 @@ impl Runtime {
             .stdout(stdout)
             .stderr(stderr)
             .spawn()
-            .unwrap_or_else(|err| panic!("cannot run {} ({}): {err}", self.name, self.path.display()));
+            .unwrap_or_else(|err| {
+                panic!("cannot run {} ({}): {err}", self.name, self.path.display())
+            });
         let status = wait_timeout(&mut child, RUNTIME_TIMEOUT).unwrap_or_else(|| {
             let _ = child.kill();
             let _ = child.wait();
@@ -130,7 +132,8 @@ impl Runtime {
             self.name,
             String::from_utf8_lossy(&out.stderr)
         );
-        let text = fs::read_to_string(dir.path().join("config.json")).expect("spec writes config.json");
+        let text =
+            fs::read_to_string(dir.path().join("config.json")).expect("spec writes config.json");
         serde_json::from_str(&text).expect("spec writes JSON")
     }
 }
@@ -292,12 +295,24 @@ impl Bundle {
     pub fn busybox() -> Bundle {
         let dir = temp_dir("bundle");
         let rootfs = dir.path().join("rootfs");
-        for sub in ["bin", "dev", "etc", "proc", "sys", "tmp", "root", "home/conf", ".checker"] {
+        for sub in [
+            "bin",
+            "dev",
+            "etc",
+            "proc",
+            "sys",
+            "tmp",
+            "root",
+            "home/conf",
+            ".checker",
+        ] {
             fs::create_dir_all(rootfs.join(sub)).expect("create rootfs dirs");
         }
-        fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777)).expect("chmod /tmp");
-        fs::copy(busybox_path(), rootfs.join("bin/busybox"))
-            .unwrap_or_else(|err| panic!("copy {} into the rootfs: {err}", busybox_path().display()));
+        fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777))
+            .expect("chmod /tmp");
+        fs::copy(busybox_path(), rootfs.join("bin/busybox")).unwrap_or_else(|err| {
+            panic!("copy {} into the rootfs: {err}", busybox_path().display())
+        });
         for applet in busybox_applets() {
             let link = rootfs.join("bin").join(applet);
             if !link.exists() {
@@ -323,7 +338,10 @@ impl Bundle {
     }
 
     pub fn path(&self) -> &Path {
-        self.dir.as_ref().expect("bundle dir exists until drop").path()
+        self.dir
+            .as_ref()
+            .expect("bundle dir exists until drop")
+            .path()
     }
 
     pub fn rootfs(&self) -> PathBuf {
@@ -362,7 +380,9 @@ impl Bundle {
     pub fn chown_rootfs(&self, uid: u32, gid: u32) {
         fn walk(path: &Path, uid: u32, gid: u32) {
             std::os::unix::fs::lchown(path, Some(uid), Some(gid)).expect("lchown rootfs");
-            let is_dir = fs::symlink_metadata(path).map(|m| m.is_dir()).unwrap_or(false);
+            let is_dir = fs::symlink_metadata(path)
+                .map(|m| m.is_dir())
+                .unwrap_or(false);
             if is_dir {
                 for entry in fs::read_dir(path).expect("read rootfs dir") {
                     walk(&entry.expect("rootfs dir entry").path(), uid, gid);
@@ -431,7 +451,11 @@ pub fn checker_path() -> PathBuf {
             ),
         }
     };
-    assert!(path.is_file(), "BERTH_CHECKER={} is not a file", path.display());
+    assert!(
+        path.is_file(),
+        "BERTH_CHECKER={} is not a file",
+        path.display()
+    );
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/checker/src/main.rs");
     if let (Ok(bin), Ok(src)) = (fs::metadata(&path), fs::metadata(&source)) {
         assert!(
@@ -450,8 +474,14 @@ pub fn checker_path() -> PathBuf {
 
 /// Whether an ELF64 file asks for a dynamic loader (has a PT_INTERP program header).
 fn has_elf_interpreter(path: &Path) -> bool {
-    let Ok(bytes) = fs::read(path) else { return false };
-    let u16_at = |at: usize| bytes.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
+    let Ok(bytes) = fs::read(path) else {
+        return false;
+    };
+    let u16_at = |at: usize| {
+        bytes
+            .get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+    };
     let u64_at = |at: usize| {
         bytes
             .get(at..at + 8)
@@ -460,7 +490,8 @@ fn has_elf_interpreter(path: &Path) -> bool {
     if bytes.get(..5) != Some(b"\x7fELF\x02") {
         return false;
     }
-    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38)) else {
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
+    else {
         return false;
     };
     (0..phnum).any(|i| {
@@ -500,7 +531,11 @@ impl<'a> Container<'a> {
 
     /// `runtime --root <root> args...`, output kept beside the state root.
     pub fn invoke(&self, args: &[&str]) -> Invocation {
-        let root = self.state_root().to_str().expect("utf-8 temp path").to_string();
+        let root = self
+            .state_root()
+            .to_str()
+            .expect("utf-8 temp path")
+            .to_string();
         let mut full = vec!["--root", root.as_str()];
         full.extend_from_slice(args);
         let out_dir = self.dir().join("out");
@@ -509,7 +544,11 @@ impl<'a> Container<'a> {
     }
 
     fn bundle_arg(&self) -> String {
-        self.bundle.path().to_str().expect("utf-8 bundle path").to_string()
+        self.bundle
+            .path()
+            .to_str()
+            .expect("utf-8 bundle path")
+            .to_string()
     }
 
     /// `run --bundle B ID` in the foreground: returns when the container has exited.
@@ -536,8 +575,10 @@ impl<'a> Container<'a> {
     /// `state ID`, parsed; `None` if the command failed.
     pub fn state(&self) -> Option<Value> {
         let out = self.invoke(&["state", &self.id]);
-        out.success()
-            .then(|| serde_json::from_str(&out.stdout()).unwrap_or_else(|err| panic!("state is not JSON ({err}):\n{out}")))
+        out.success().then(|| {
+            serde_json::from_str(&out.stdout())
+                .unwrap_or_else(|err| panic!("state is not JSON ({err}):\n{out}"))
+        })
     }
 
     /// Polls `state` until its status is `status`; panics after `timeout`.
@@ -574,24 +615,28 @@ impl Drop for Container<'_> {
             return;
         }
         let root = self.state_root().to_str().unwrap_or_default().to_string();
-        let deleted = self
+        let delete = self
             .runtime
             .command()
             .args(["--root", &root, "delete", "--force", &self.id])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn()
-            .ok()
-            .and_then(|mut child| {
-                let status = wait_timeout(&mut child, RUNTIME_TIMEOUT);
-                if status.is_none() {
+            .spawn();
+        match delete {
+            Ok(mut child) => {
+                if wait_timeout(&mut child, RUNTIME_TIMEOUT).is_none() {
+                    eprintln!(
+                        "cleanup: {} delete --force {}: timed out",
+                        self.runtime.name, self.id
+                    );
                     let _ = child.kill();
                     let _ = child.wait();
                 }
-                status
-            });
-        if deleted.is_none() {
-            eprintln!("cleanup: {} delete --force {} did not finish", self.runtime.name, self.id);
+            }
+            Err(err) => eprintln!(
+                "cleanup: {} delete --force {}: {err}",
+                self.runtime.name, self.id
+            ),
         }
         // A runtime bug may leave cgroups behind; the machine is shared, remove them
         // (deepest first; rmdir of an empty cgroup succeeds once its tasks are gone).
@@ -614,13 +659,15 @@ impl Drop for Container<'_> {
 /// cgroupsPath under the runtime's own cgroup, e.g. memory:/process_api/<x>/<id>).
 pub fn cgroup_dirs_named(id: &str) -> Vec<PathBuf> {
     fn walk(dir: &Path, id: &str, depth: usize, found: &mut Vec<PathBuf>) {
-        let Ok(entries) = fs::read_dir(dir) else { return };
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             if !entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
                 continue;
             }
             let path = entry.path();
-            if entry.file_name().to_string_lossy().contains(id) {
+            if names_container(&entry.file_name().to_string_lossy(), id) {
                 found.push(path.clone());
             }
             if depth > 0 {
@@ -631,7 +678,9 @@ pub fn cgroup_dirs_named(id: &str) -> Vec<PathBuf> {
     let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mut found = Vec::new();
     for line in mountinfo.lines() {
-        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
         if !right.starts_with("cgroup") {
             continue;
         }
@@ -640,6 +689,17 @@ pub fn cgroup_dirs_named(id: &str) -> Vec<PathBuf> {
         }
     }
     found
+}
+
+/// Whether a cgroup directory name is `id` or embeds it (`berth-<id>.scope`), without
+/// taking `conf-1-10` for `conf-1-1`.
+fn names_container(name: &str, id: &str) -> bool {
+    name.match_indices(id).any(|(at, _)| {
+        let before = name[..at].chars().next_back();
+        let after = name[at + id.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_alphanumeric())
+            && !after.is_some_and(|c| c.is_ascii_alphanumeric())
+    })
 }
 
 /// A process holding new namespaces open (`unshare --<kind>... sh`), whose
@@ -672,7 +732,9 @@ impl NamespaceHolder {
             .expect("run unshare (util-linux)");
         let mut line = String::new();
         let stdout = child.stdout.take().expect("piped stdout");
-        BufReader::new(stdout).read_line(&mut line).expect("read from unshare");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read from unshare");
         if line.trim() != "ready" {
             let _ = child.kill();
             let _ = child.wait();

@@ -14,7 +14,8 @@
 //!
 //! What remains on the host is files under the scratch directory and the cgroups the
 //! runtime made (`/<tag>/<id>` in every hierarchy): `Scratch`'s `Drop` unmounts
-//! anything still mounted under the directory, removes those cgroups and the directory.
+//! anything still mounted under the directory, removes those cgroups and the directory
+//! (kept for a post-mortem when `BERTH_DROPIN_KEEP` is set).
 //!
 //! Nothing here touches the network: images are built from /bin/busybox and imported
 //! from a tar file; dockerd runs with `--bridge=none --iptables=false`.
@@ -189,7 +190,7 @@ pub struct Scratch {
     /// `berth-dropin-<pid>-<n>`: image name, containerd namespace, cgroup parent.
     pub tag: String,
     pub dir: PathBuf,
-    _tmp: tempfile::TempDir,
+    tmp: Option<tempfile::TempDir>,
 }
 
 impl Scratch {
@@ -209,7 +210,7 @@ impl Scratch {
         Scratch {
             tag,
             dir,
-            _tmp: tmp,
+            tmp: Some(tmp),
         }
     }
 
@@ -222,6 +223,13 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         unmount_under(&self.dir);
         remove_cgroups(&self.tag);
+        // BERTH_DROPIN_KEEP=1 keeps the directory (daemon logs, runtime calls, the
+        // bundles' config.json) for a post-mortem; mounts and cgroups are gone anyway.
+        if std::env::var_os("BERTH_DROPIN_KEEP").is_some() {
+            if let Some(tmp) = self.tmp.take() {
+                eprintln!("kept {}", tmp.keep().display());
+            }
+        }
     }
 }
 
@@ -714,6 +722,7 @@ impl Dockerd {
             "--ip-forward=false".into(),
             "--ip-masq=false".into(),
             "--userland-proxy=false".into(),
+            "--shutdown-timeout=5".into(),
             format!("--cgroup-parent=/{}", scratch.tag),
         ];
         for (name, path) in runtimes {
