@@ -1,89 +1,48 @@
-//! berth-cgroups: cgroup v1, v2 and hybrid hosts.
-//!
-//! INTERFACE CONTRACT (used by berth-runtime; keep these signatures):
+//! berth-cgroups: cgroup v1, v2 and hybrid hosts — create a container's cgroup, put
+//! processes in it, apply `linux.resources`, freeze/thaw, read statistics, remove it.
 //!
 //! ```ignore
 //! let hier = Hierarchy::detect()?;                         // reads /proc/self/mountinfo
 //! let cg = Manager::new(&hier, spec_cgroups_path, id)?;    // no effects
-//! cg.create()?;                                            // mkdir in every controller
+//! cg.create()?;                                            // mkdir in every hierarchy
 //! cg.apply(pid)?;                                          // pid into cgroup.procs everywhere
-//! cg.set(&linux_resources)?;                               // write limits
+//! cg.set(&linux_resources)?;                               // validate, write, roll back on error
 //! cg.pids()?; cg.freeze()?; cg.thaw()?; cg.stats()?;
 //! cg.destroy()?;                                           // kill leftovers, rmdir everywhere
 //! let saved: CgroupPaths = cg.paths();                     // serde, kept in state.json
 //! let cg = Manager::from_paths(&saved);                    // for later commands
 //! ```
 //!
-//! (The helper implementing issue 3 replaces this skeleton; the public names above stay.)
+//! Modules: [`detect`] (layout, `cgroupsPath`), `manager` (lifecycle and routing),
+//! `v1`/`v2` (resource → file writes, freezers), `convert` (v1↔v2 value formulas),
+//! `devices` (v1 rules and the v2 eBPF program), `stats` (one model for both),
+//! `cgroupfs` (all file I/O, plan execution with rollback).
+//!
+//! The cgroupfs root is whatever [`Hierarchy::from_mountinfo`] is given, so every
+//! write can be tested against a fake cgroupfs in a temp dir without root.
+//!
+//! Not here: the bpf(2) syscall for v2 device programs (needs `unsafe`; see
+//! [`DeviceProgramLoader`]), systemd D-Bus scopes ([`expand_systemd_path`] only computes
+//! the path systemd would use).
 
-use std::path::PathBuf;
+pub mod convert;
+pub mod detect;
 
-use serde::{Deserialize, Serialize};
+mod cgroupfs;
+mod devices;
+mod error;
+mod manager;
+mod stats;
+mod v1;
+mod v2;
 
-#[derive(Debug, thiserror::Error)]
-pub enum CgroupError {
-    #[error("cgroups: {0} is not implemented yet")]
-    NotImplemented(&'static str),
-}
+pub use cgroupfs::DeviceProgramLoader;
+pub use detect::{expand_systemd_path, Hierarchy, Layout, UnifiedMount, V1Mount};
+pub use devices::DeviceProgram;
+pub use error::CgroupError;
+pub use manager::{CgroupPaths, Manager, UnifiedDir, V1Dir, DEFAULT_PARENT};
+pub use stats::{BlkioDeviceStats, CpuStats, MemoryStats, PidsStats, Stats};
 
-/// Which cgroup layout the host has, and where each controller is mounted.
-#[derive(Debug, Clone)]
-pub struct Hierarchy {}
-
-impl Hierarchy {
-    pub fn detect() -> Result<Hierarchy, CgroupError> {
-        Ok(Hierarchy {})
-    }
-}
-
-/// Where one container's cgroup lives, per controller; serialisable for state.json.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct CgroupPaths {
-    pub paths: Vec<(String, PathBuf)>,
-}
-
-pub struct Manager {
-    paths: CgroupPaths,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Stats {}
-
-impl Manager {
-    pub fn new(_hier: &Hierarchy, _cgroups_path: Option<&str>, _id: &str) -> Result<Manager, CgroupError> {
-        Ok(Manager { paths: CgroupPaths::default() })
-    }
-    pub fn from_paths(paths: &CgroupPaths) -> Manager {
-        Manager { paths: paths.clone() }
-    }
-    pub fn paths(&self) -> CgroupPaths {
-        self.paths.clone()
-    }
-    pub fn create(&self) -> Result<(), CgroupError> {
-        Ok(())
-    }
-    pub fn apply(&self, _pid: i32) -> Result<(), CgroupError> {
-        Ok(())
-    }
-    pub fn set(&self, _r: &oci_spec::runtime::LinuxResources) -> Result<(), CgroupError> {
-        Ok(())
-    }
-    pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
-        Err(CgroupError::NotImplemented("pids"))
-    }
-    pub fn freeze(&self) -> Result<(), CgroupError> {
-        Err(CgroupError::NotImplemented("freeze"))
-    }
-    pub fn thaw(&self) -> Result<(), CgroupError> {
-        Err(CgroupError::NotImplemented("thaw"))
-    }
-    pub fn is_frozen(&self) -> bool {
-        false
-    }
-    pub fn stats(&self) -> Result<Stats, CgroupError> {
-        Err(CgroupError::NotImplemented("stats"))
-    }
-    pub fn destroy(&self) -> Result<(), CgroupError> {
-        Ok(())
-    }
-}
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;

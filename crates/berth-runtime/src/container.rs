@@ -31,7 +31,10 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
     nix::unistd::write(fifo.as_fd(), b"0").context("write exec fifo")?;
     // POLLERR on a fifo's write end means no reader is left: the init's copy
     // (close-on-exec) was closed by execve — or the init died.
-    let mut fds = [nix::poll::PollFd::new(fifo.as_fd(), nix::poll::PollFlags::empty())];
+    let mut fds = [nix::poll::PollFd::new(
+        fifo.as_fd(),
+        nix::poll::PollFlags::empty(),
+    )];
     loop {
         match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
             Ok(_) => break,
@@ -41,6 +44,7 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
     }
     drop(fifo);
     let _ = fs::remove_file(&fifo_path);
+    crate::logging::phase("started");
     let spec: oci_spec::runtime::Spec = serde_json::from_value(st.config.clone())?;
     if let Some(h) = spec.hooks() {
         let json = serde_json::to_string(&st.oci(Status::Running))?;
@@ -59,15 +63,20 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
         return Signal::try_from(n).map_err(|_| anyhow!("unknown signal {s:?}"));
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
-    name.parse::<Signal>().map_err(|_| anyhow!("unknown signal {s:?}"))
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<Signal>()
+        .map_err(|_| anyhow!("unknown signal {s:?}"))
 }
 
 pub fn kill(root: &Root, id: &str, sig: Signal, all: bool) -> Result<()> {
     let st = root.load(id)?;
     let status = st.status(root);
     if all {
-        let cg = berth_cgroups::Manager::from_paths(&st.cgroup);
+        let cg = crate::cgroup::manager_of(&st);
         let pids = cg.pids().unwrap_or_default();
         if pids.is_empty() && status == Status::Stopped {
             bail!("container not running");
@@ -90,7 +99,8 @@ pub fn kill(root: &Root, id: &str, sig: Signal, all: bool) -> Result<()> {
     if !st.init_alive() {
         bail!("container not running");
     }
-    berth_sys::pidfd_send_signal(pidfd.as_fd(), sig as i32).with_context(|| format!("kill {} with {sig}", st.pid))?;
+    berth_sys::pidfd_send_signal(pidfd.as_fd(), sig as i32)
+        .with_context(|| format!("kill {} with {sig}", st.pid))?;
     Ok(())
 }
 
@@ -112,13 +122,18 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         // runc deletes a created container without --force: it never ran.
         Status::Created => kill_and_wait(&st)?,
         _ if force => kill_and_wait(&st)?,
-        s => bail!("cannot delete container {id} that is not stopped: {}", s.as_str()),
+        s => bail!(
+            "cannot delete container {id} that is not stopped: {}",
+            s.as_str()
+        ),
     }
-    destroy(root, &st)
+    let r = destroy(root, &st);
+    crate::logging::phase("deleted");
+    r
 }
 
 fn kill_and_wait(st: &State) -> Result<()> {
-    let cg = berth_cgroups::Manager::from_paths(&st.cgroup);
+    let cg = crate::cgroup::manager_of(&st);
     if st.init_alive() {
         let _ = nix::sys::signal::kill(Pid::from_raw(st.pid), Signal::SIGKILL);
     }
@@ -135,7 +150,7 @@ fn kill_and_wait(st: &State) -> Result<()> {
 
 /// Everything after the processes are gone: cgroup, poststop hooks, the record.
 fn destroy(root: &Root, st: &State) -> Result<()> {
-    let cg = berth_cgroups::Manager::from_paths(&st.cgroup);
+    let cg = crate::cgroup::manager_of(&st);
     let cg_res = cg.destroy();
     if let Ok(spec) = serde_json::from_value::<oci_spec::runtime::Spec>(st.config.clone()) {
         if let Some(h) = spec.hooks() {
@@ -146,7 +161,7 @@ fn destroy(root: &Root, st: &State) -> Result<()> {
         }
     }
     root.remove(&st.id)?;
-    cg_res.map_err(|e| anyhow!("remove cgroup: {e}"))
+    cg_res.context("remove cgroup")
 }
 
 /// runc's `state`/`list --format json` object (go-runc's Container).
@@ -186,7 +201,7 @@ pub fn pause(root: &Root, id: &str) -> Result<()> {
         Status::Running | Status::Created => {}
         s => bail!("container not running or created: {}", s.as_str()),
     }
-    berth_cgroups::Manager::from_paths(&st.cgroup).freeze().map_err(|e| anyhow!("pause: {e}"))
+    crate::cgroup::manager_of(&st).freeze().context("pause")
 }
 
 pub fn resume(root: &Root, id: &str) -> Result<()> {
@@ -194,17 +209,17 @@ pub fn resume(root: &Root, id: &str) -> Result<()> {
     if st.status(root) != Status::Paused {
         bail!("container not paused");
     }
-    berth_cgroups::Manager::from_paths(&st.cgroup).thaw().map_err(|e| anyhow!("resume: {e}"))
+    crate::cgroup::manager_of(&st).thaw().context("resume")
 }
 
 /// Pids of every process in the container (from its cgroup).
 pub fn pids(root: &Root, id: &str) -> Result<Vec<i32>> {
     let st = root.load(id)?;
-    let cg = berth_cgroups::Manager::from_paths(&st.cgroup);
+    let cg = crate::cgroup::manager_of(&st);
     match cg.pids() {
         Ok(p) => Ok(p),
         // Without a cgroup to ask, at least the init.
         Err(_) if st.init_alive() => Ok(vec![st.pid]),
-        Err(e) => Err(anyhow!("list processes: {e}")),
+        Err(e) => Err(anyhow::Error::from(e).context("list processes")),
     }
 }

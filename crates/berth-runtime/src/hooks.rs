@@ -17,12 +17,26 @@ use oci_spec::runtime::Hook;
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
     #[error("{stage} hook #{index} ({path}): {msg}")]
-    Failed { stage: &'static str, index: usize, path: String, msg: String },
+    Failed {
+        stage: &'static str,
+        index: usize,
+        path: String,
+        msg: String,
+    },
 }
 
-pub fn run_all(stage: &'static str, hooks: &Option<Vec<Hook>>, state_json: &str) -> Result<(), HookError> {
+pub fn run_all(
+    stage: &'static str,
+    hooks: &Option<Vec<Hook>>,
+    state_json: &str,
+) -> Result<(), HookError> {
     for (index, h) in hooks.iter().flatten().enumerate() {
-        run_one(h, state_json).map_err(|msg| HookError::Failed { stage, index, path: h.path().display().to_string(), msg })?;
+        run_one(h, state_json).map_err(|msg| HookError::Failed {
+            stage,
+            index,
+            path: h.path().display().to_string(),
+            msg,
+        })?;
     }
     Ok(())
 }
@@ -40,13 +54,18 @@ fn run_one(h: &Hook, state_json: &str) -> Result<(), String> {
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| format!("start: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that doesn't read its stdin is fine: ignore EPIPE.
         let _ = stdin.write_all(state_json.as_bytes());
     }
-    let deadline = h.timeout().filter(|t| *t > 0).map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let deadline = h
+        .timeout()
+        .filter(|t| *t > 0)
+        .map(|t| Instant::now() + Duration::from_secs(t as u64));
     let status = loop {
         match child.try_wait() {
             Ok(Some(st)) => break st,
@@ -71,7 +90,11 @@ fn run_one(h: &Hook, state_json: &str) -> Result<(), String> {
     if let Some(mut e) = child.stderr.take() {
         let _ = e.read_to_string(&mut err);
     }
-    Err(format!("{status}, stdout: {}, stderr: {}", out.trim(), err.trim()))
+    Err(format!(
+        "{status}, stdout: {}, stderr: {}",
+        out.trim(),
+        err.trim()
+    ))
 }
 
 #[cfg(test)]
@@ -92,16 +115,29 @@ mod tests {
             "env": ["FOO=bar"]
         }));
         run_all("prestart", &Some(vec![h]), "{\"id\":\"x\"}").expect("hook runs");
-        assert_eq!(std::fs::read_to_string(&out).expect("out"), "{\"id\":\"x\"}bar\n");
+        assert_eq!(
+            std::fs::read_to_string(&out).expect("out"),
+            "{\"id\":\"x\"}bar\n"
+        );
     }
 
     #[test]
     fn failing_and_slow_hooks_error() {
-        let bad = hook(serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "echo oops >&2; exit 3"]}));
-        let e = run_all("createRuntime", &Some(vec![bad]), "{}").expect_err("fails").to_string();
-        assert!(e.contains("createRuntime hook #0") && e.contains("oops"), "{e}");
-        let slow = hook(serde_json::json!({"path": "/bin/sleep", "args": ["sleep", "5"], "timeout": 1}));
-        let e = run_all("prestart", &Some(vec![slow]), "{}").expect_err("times out").to_string();
+        let bad = hook(
+            serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "echo oops >&2; exit 3"]}),
+        );
+        let e = run_all("createRuntime", &Some(vec![bad]), "{}")
+            .expect_err("fails")
+            .to_string();
+        assert!(
+            e.contains("createRuntime hook #0") && e.contains("oops"),
+            "{e}"
+        );
+        let slow =
+            hook(serde_json::json!({"path": "/bin/sleep", "args": ["sleep", "5"], "timeout": 1}));
+        let e = run_all("prestart", &Some(vec![slow]), "{}")
+            .expect_err("times out")
+            .to_string();
         assert!(e.contains("timed out"), "{e}");
     }
 }

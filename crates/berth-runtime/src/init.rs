@@ -55,7 +55,10 @@ struct ChannelRef(RawFd);
 
 impl ChannelRef {
     fn send_error(&self, msg: &str) {
-        let body = serde_json::to_vec(&Msg::Error { msg: msg.to_string() }).unwrap_or_default();
+        let body = serde_json::to_vec(&Msg::Error {
+            msg: msg.to_string(),
+        })
+        .unwrap_or_default();
         let _ = nix::sys::socket::send(self.0, &body, nix::sys::socket::MsgFlags::MSG_NOSIGNAL);
     }
 }
@@ -64,7 +67,9 @@ enum Never {}
 
 fn stage_inner(mut ctx: InitContext<'_>) -> Result<Never, String> {
     let _ = nix::sys::prctl::set_dumpable(false);
-    ctx.chan.expect(Msg::CgroupReady, "CgroupReady").map_err(|e| e.to_string())?;
+    ctx.chan
+        .expect(Msg::CgroupReady, "CgroupReady")
+        .map_err(|e| e.to_string())?;
     let plan = ctx.plan;
     let is_exec = ctx.fifo.is_none();
 
@@ -73,7 +78,13 @@ fn stage_inner(mut ctx: InitContext<'_>) -> Result<Never, String> {
     if !is_exec {
         for ns in &plan.namespaces {
             if let Some(p) = &ns.path {
-                let f = fs::File::open(p).map_err(|e| format!("open {} namespace {}: {e}", ns.kind.spec_name(), p.display()))?;
+                let f = fs::File::open(p).map_err(|e| {
+                    format!(
+                        "open {} namespace {}: {e}",
+                        ns.kind.spec_name(),
+                        p.display()
+                    )
+                })?;
                 join.push((ns.kind, f.into()));
             }
         }
@@ -89,10 +100,13 @@ fn stage_inner(mut ctx: InitContext<'_>) -> Result<Never, String> {
 
     if !is_exec {
         if plan.has_new(NsKind::User) {
-            unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| format!("unshare user namespace: {e}"))?;
+            unshare(CloneFlags::CLONE_NEWUSER)
+                .map_err(|e| format!("unshare user namespace: {e}"))?;
             // Only the parent, outside, may write our id maps.
             ctx.chan.send(&Msg::MapRequest).map_err(|e| e.to_string())?;
-            ctx.chan.expect(Msg::MapDone, "MapDone").map_err(|e| e.to_string())?;
+            ctx.chan
+                .expect(Msg::MapDone, "MapDone")
+                .map_err(|e| e.to_string())?;
             become_root_in_userns()?;
         }
         let mut flags = CloneFlags::empty();
@@ -108,14 +122,19 @@ fn stage_inner(mut ctx: InitContext<'_>) -> Result<Never, String> {
             for (clock, secs, nanos) in &plan.time_offsets {
                 text.push_str(&format!("{clock} {secs} {nanos}\n"));
             }
-            fs::write("/proc/self/timens_offsets", text).map_err(|e| format!("write timens_offsets: {e}"))?;
+            fs::write("/proc/self/timens_offsets", text)
+                .map_err(|e| format!("write timens_offsets: {e}"))?;
         }
     }
 
     // The second fork: children of this process are in the new pid namespace.
     match berth_sys::fork().map_err(|e| format!("fork init: {e}"))? {
         berth_sys::ForkResult::Child => {
-            let r = if is_exec { exec_process(&mut ctx) } else { init(&mut ctx) };
+            let r = if is_exec {
+                exec_process(&mut ctx)
+            } else {
+                init(&mut ctx)
+            };
             let msg = match r {
                 Ok(never) => match never {},
                 Err(m) => m,
@@ -124,14 +143,23 @@ fn stage_inner(mut ctx: InitContext<'_>) -> Result<Never, String> {
             berth_sys::exit_now(1)
         }
         berth_sys::ForkResult::Parent { child } => {
-            ctx.chan.send(&Msg::InitPid { pid: child.as_raw() }).map_err(|e| e.to_string())?;
+            ctx.chan
+                .send(&Msg::InitPid {
+                    pid: child.as_raw(),
+                })
+                .map_err(|e| e.to_string())?;
             berth_sys::exit_now(0)
         }
     }
 }
 
 fn ns_names(plan: &Plan) -> String {
-    plan.namespaces.iter().filter(|n| n.path.is_none()).map(|n| n.kind.spec_name()).collect::<Vec<_>>().join(",")
+    plan.namespaces
+        .iter()
+        .filter(|n| n.path.is_none())
+        .map(|n| n.kind.spec_name())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn become_root_in_userns() -> Result<(), String> {
@@ -156,20 +184,34 @@ fn init(ctx: &mut InitContext<'_>) -> Result<Never, String> {
     }
     let in_userns = plan.has(NsKind::User);
     let new_mnt = plan.has_new(NsKind::Mnt);
-    let prepared = if new_mnt { Some(crate::rootfs::prepare(plan, in_userns).map_err(|e| e.to_string())?) } else { None };
+    crate::logging::phase("init start");
+    let prepared = if new_mnt {
+        Some(crate::rootfs::prepare(plan, in_userns).map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
 
+    crate::logging::phase("rootfs prepared");
     // prestart + createRuntime hooks run in the parent, now that namespaces exist.
-    ctx.chan.send(&Msg::CreateRuntime).map_err(|e| e.to_string())?;
+    ctx.chan
+        .send(&Msg::CreateRuntime)
+        .map_err(|e| e.to_string())?;
     let state_json = match ctx.chan.recv().map_err(|e| e.to_string())? {
         Msg::HooksDone { state } => state,
         other => return Err(format!("sync: expected HooksDone, got {other:?}")),
     };
-    crate::hooks::run_all("createContainer", &plan.hooks.create_container().clone(), &state_json).map_err(|e| e.to_string())?;
+    crate::hooks::run_all(
+        "createContainer",
+        &plan.hooks.create_container().clone(),
+        &state_json,
+    )
+    .map_err(|e| e.to_string())?;
 
     if let Some(prepared) = &prepared {
         crate::rootfs::pivot(prepared, &plan.rootfs, ctx.no_pivot).map_err(|e| e.to_string())?;
     }
     drop(prepared);
+    crate::logging::phase("pivoted");
     if plan.has_new(NsKind::Net) {
         // A new network namespace starts with lo down.
         berth_sys::set_link_up("lo").map_err(|e| format!("bring up lo: {e}"))?;
@@ -187,14 +229,21 @@ fn init(ctx: &mut InitContext<'_>) -> Result<Never, String> {
     if new_mnt {
         crate::rootfs::finalize(plan).map_err(|e| e.to_string())?;
     }
+    crate::logging::phase("finalized");
     if p.terminal {
         setup_terminal(ctx, true)?;
     }
     prepare_process(p, plan)?;
     let exe = find_executable(p)?;
-    let filter = plan.seccomp.as_ref().map(crate::security::compile_seccomp).transpose().map_err(|e| e.to_string())?;
+    let filter = plan
+        .seccomp
+        .as_ref()
+        .map(crate::security::compile_seccomp)
+        .transpose()
+        .map_err(|e| e.to_string())?;
     drop_privileges(p, plan, filter.as_ref())?;
 
+    crate::logging::phase("privileges dropped");
     ctx.chan.send(&Msg::Ready).map_err(|e| e.to_string())?;
     // Block until `start` writes to the exec fifo.
     if let Some(fifo) = ctx.fifo.take() {
@@ -212,7 +261,12 @@ fn init(ctx: &mut InitContext<'_>) -> Result<Never, String> {
         // its last reader exactly when the user program begins.
         std::mem::forget(f);
     }
-    crate::hooks::run_all("startContainer", &plan.hooks.start_container().clone(), &state_json).map_err(|e| e.to_string())?;
+    crate::hooks::run_all(
+        "startContainer",
+        &plan.hooks.start_container().clone(),
+        &state_json,
+    )
+    .map_err(|e| e.to_string())?;
     if p.no_new_privileges {
         if let Some(f) = &filter {
             // Last: nothing of ours runs under the filter but execve itself.
@@ -232,7 +286,12 @@ fn exec_process(ctx: &mut InitContext<'_>) -> Result<Never, String> {
     }
     prepare_process(p, plan)?;
     let exe = find_executable(p)?;
-    let filter = plan.seccomp.as_ref().map(crate::security::compile_seccomp).transpose().map_err(|e| e.to_string())?;
+    let filter = plan
+        .seccomp
+        .as_ref()
+        .map(crate::security::compile_seccomp)
+        .transpose()
+        .map_err(|e| e.to_string())?;
     drop_privileges(p, plan, filter.as_ref())?;
     if p.no_new_privileges {
         if let Some(f) = &filter {
@@ -253,19 +312,26 @@ fn prepare_process(p: &ProcessPlan, plan: &Plan) -> Result<(), String> {
             } else {
                 String::new()
             };
-            return Err(format!("setrlimit {:?} soft={} hard={}: {e}{hint}", r.resource, r.soft, r.hard));
+            return Err(format!(
+                "setrlimit {:?} soft={} hard={}: {e}{hint}",
+                r.resource, r.soft, r.hard
+            ));
         }
     }
     if let Some(adj) = p.oom_score_adj {
-        fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| format!("set oom_score_adj {adj}: {e}"))?;
+        fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| format!("set oom_score_adj {adj}: {e}"))?;
     }
     if let Some(pers) = plan.personality {
         berth_sys::personality(pers).map_err(|e| format!("personality: {e}"))?;
     }
     if let Some(profile) = &p.apparmor_profile {
-        let enabled = fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y");
+        let enabled = fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|s| s.trim() == "Y");
         if !enabled {
-            return Err(format!("apparmor profile {profile:?} requested but AppArmor is not enabled on this host"));
+            return Err(format!(
+                "apparmor profile {profile:?} requested but AppArmor is not enabled on this host"
+            ));
         }
         fs::write("/proc/self/attr/apparmor/exec", format!("exec {profile}"))
             .or_else(|_| fs::write("/proc/self/attr/exec", format!("exec {profile}")))
@@ -273,14 +339,21 @@ fn prepare_process(p: &ProcessPlan, plan: &Plan) -> Result<(), String> {
     }
     if let Some(label) = &p.selinux_label {
         if !Path::new("/sys/fs/selinux/enforce").exists() {
-            return Err(format!("selinux label {label:?} requested but SELinux is not enabled on this host"));
+            return Err(format!(
+                "selinux label {label:?} requested but SELinux is not enabled on this host"
+            ));
         }
-        fs::write("/proc/self/attr/exec", label).map_err(|e| format!("set selinux label {label}: {e}"))?;
+        fs::write("/proc/self/attr/exec", label)
+            .map_err(|e| format!("set selinux label {label}: {e}"))?;
     }
     Ok(())
 }
 
-fn drop_privileges(p: &ProcessPlan, plan: &Plan, filter: Option<&libseccomp::ScmpFilterContext>) -> Result<(), String> {
+fn drop_privileges(
+    p: &ProcessPlan,
+    plan: &Plan,
+    filter: Option<&libseccomp::ScmpFilterContext>,
+) -> Result<(), String> {
     if !p.no_new_privileges {
         if let Some(f) = filter {
             // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it while we have it.
@@ -290,14 +363,17 @@ fn drop_privileges(p: &ProcessPlan, plan: &Plan, filter: Option<&libseccomp::Scm
     if let Some(c) = &p.capabilities {
         crate::security::drop_bounding(c).map_err(|e| e.to_string())?;
     }
-    let setgroups_allowed = fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() != "deny").unwrap_or(true);
+    let setgroups_allowed = fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() != "deny")
+        .unwrap_or(true);
     crate::security::switch_user(p, setgroups_allowed).map_err(|e| e.to_string())?;
     if let Some(c) = &p.capabilities {
         crate::security::apply_capabilities(c).map_err(|e| e.to_string())?;
     }
     // Without an explicit umask the process gets 0022, not whatever the runtime was started with.
     berth_sys::umask(p.umask.unwrap_or(0o022));
-    nix::unistd::chdir(&p.cwd).map_err(|e| format!("chdir to cwd ({}) set in config.json: {e}", p.cwd.display()))?;
+    nix::unistd::chdir(&p.cwd)
+        .map_err(|e| format!("chdir to cwd ({}) set in config.json: {e}", p.cwd.display()))?;
     if p.no_new_privileges {
         crate::security::set_no_new_privs().map_err(|e| e.to_string())?;
     }
@@ -308,22 +384,34 @@ fn drop_privileges(p: &ProcessPlan, plan: &Plan, filter: Option<&libseccomp::Scm
 /// args[0] looked up in the process's PATH, inside the container (after pivot_root).
 fn find_executable(p: &ProcessPlan) -> Result<PathBuf, String> {
     let name = &p.args[0];
-    let is_exec = |path: &Path| fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    let is_exec = |path: &Path| {
+        fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
     if name.contains('/') {
-        let path = if Path::new(name).is_absolute() { PathBuf::from(name) } else { p.cwd.join(name) };
+        let path = if Path::new(name).is_absolute() {
+            PathBuf::from(name)
+        } else {
+            p.cwd.join(name)
+        };
         if is_exec(&path) {
             return Ok(PathBuf::from(name));
         }
         return Err(format!("exec: {name:?}: no such executable file"));
     }
-    let path_var = p.env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let path_var = p
+        .env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     for dir in path_var.split(':').filter(|d| !d.is_empty()) {
         let cand = Path::new(dir).join(name);
         if is_exec(&cand) {
             return Ok(cand);
         }
     }
-    Err(format!("exec: {name:?}: executable file not found in $PATH"))
+    Err(format!(
+        "exec: {name:?}: executable file not found in $PATH"
+    ))
 }
 
 /// HOME from the container's /etc/passwd when process.env has none (runc does
@@ -336,18 +424,32 @@ fn home_for(uid: u32) -> String {
             return f[5].to_string();
         }
     }
-    if uid == 0 { "/root".into() } else { "/".into() }
+    if uid == 0 {
+        "/root".into()
+    } else {
+        "/".into()
+    }
 }
 
 fn do_exec(exe: &Path, p: &ProcessPlan, preserve_fds: u32) -> Result<Never, String> {
     use std::os::unix::ffi::OsStrExt;
-    let cexe = CString::new(exe.as_os_str().as_bytes()).map_err(|_| "exec path contains NUL".to_string())?;
-    let args: Vec<CString> = p.args.iter().map(|a| CString::new(a.as_bytes())).collect::<Result<_, _>>().map_err(|_| "argument contains NUL".to_string())?;
+    let cexe = CString::new(exe.as_os_str().as_bytes())
+        .map_err(|_| "exec path contains NUL".to_string())?;
+    let args: Vec<CString> = p
+        .args
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| "argument contains NUL".to_string())?;
     let mut env_list = p.env.clone();
     if !env_list.iter().any(|e| e.starts_with("HOME=")) {
         env_list.push(format!("HOME={}", home_for(p.uid)));
     }
-    let env: Vec<CString> = env_list.iter().map(|a| CString::new(a.as_bytes())).collect::<Result<_, _>>().map_err(|_| "env contains NUL".to_string())?;
+    let env: Vec<CString> = env_list
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| "env contains NUL".to_string())?;
     berth_sys::reset_signal_dispositions();
     // No host fd may survive into the container (CVE-2024-21626).
     berth_sys::cloexec_from(3 + preserve_fds).map_err(|e| format!("close_range: {e}"))?;
@@ -360,13 +462,16 @@ fn do_exec(exe: &Path, p: &ProcessPlan, preserve_fds: u32) -> Result<Never, Stri
 /// foreground `run`/`exec`).
 fn setup_terminal(ctx: &mut InitContext<'_>, console: bool) -> Result<(), String> {
     use nix::fcntl::OFlag;
-    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).map_err(|e| format!("open /dev/ptmx: {e}"))?;
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(|e| format!("open /dev/ptmx: {e}"))?;
     nix::pty::grantpt(&master).map_err(|e| format!("grantpt: {e}"))?;
     nix::pty::unlockpt(&master).map_err(|e| format!("unlockpt: {e}"))?;
     let slave_name = nix::pty::ptsname_r(&master).map_err(|e| format!("ptsname: {e}"))?;
-    let slave = berth_sys::open_pty_peer(master.as_fd()).map_err(|e| format!("open pty peer: {e}"))?;
+    let slave =
+        berth_sys::open_pty_peer(master.as_fd()).map_err(|e| format!("open pty peer: {e}"))?;
     if let Some((rows, cols)) = ctx.plan.process.console_size {
-        berth_sys::set_window_size(slave.as_fd(), rows, cols).map_err(|e| format!("set console size: {e}"))?;
+        berth_sys::set_window_size(slave.as_fd(), rows, cols)
+            .map_err(|e| format!("set console size: {e}"))?;
     }
     if console && ctx.plan.populate_dev {
         crate::rootfs::mount_console(Path::new(&slave_name)).map_err(|e| e.to_string())?;
@@ -378,10 +483,19 @@ fn setup_terminal(ctx: &mut InitContext<'_>, console: bool) -> Result<(), String
             let iov = [std::io::IoSlice::new(slave_name.as_bytes())];
             let fds = [master_fd];
             let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
-            nix::sys::socket::sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, nix::sys::socket::MsgFlags::empty(), None)
-                .map_err(|e| format!("send pty master to console socket: {e}"))?;
+            nix::sys::socket::sendmsg::<()>(
+                sock.as_raw_fd(),
+                &iov,
+                &cmsg,
+                nix::sys::socket::MsgFlags::empty(),
+                None,
+            )
+            .map_err(|e| format!("send pty master to console socket: {e}"))?;
         }
-        None => ctx.chan.send_fd(&Msg::Pty, Some(master_fd)).map_err(|e| e.to_string())?,
+        None => ctx
+            .chan
+            .send_fd(&Msg::Pty, Some(master_fd))
+            .map_err(|e| e.to_string())?,
     }
     drop(master);
     for target in 0..3 {

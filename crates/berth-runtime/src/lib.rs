@@ -9,6 +9,7 @@
 //! `spec` (default config and features), `logging` (runc-style log lines).
 #![forbid(unsafe_code)]
 
+pub mod cgroup;
 pub mod container;
 pub mod hooks;
 pub mod init;

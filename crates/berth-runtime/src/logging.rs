@@ -26,7 +26,11 @@ struct Sink {
 static SINK: OnceLock<Sink> = OnceLock::new();
 
 pub fn init(path: Option<PathBuf>, format: Format, debug: bool) {
-    let _ = SINK.set(Sink { path, format, debug });
+    let _ = SINK.set(Sink {
+        path,
+        format,
+        debug,
+    });
 }
 
 pub fn is_debug() -> bool {
@@ -40,7 +44,9 @@ pub fn log(level: &str, msg: &str) {
         return;
     }
     let line = match sink.format {
-        Format::Json => serde_json::json!({"level": level, "msg": msg, "time": rfc3339_now()}).to_string(),
+        Format::Json => {
+            serde_json::json!({"level": level, "msg": msg, "time": rfc3339_now()}).to_string()
+        }
         Format::Text => format!("time=\"{}\" level={} msg={:?}", rfc3339_now(), level, msg),
     };
     match &sink.path {
@@ -54,6 +60,29 @@ pub fn log(level: &str, msg: &str) {
     }
 }
 
+static START: OnceLock<(std::time::Instant, bool)> = OnceLock::new();
+
+/// Mark the process start for [`phase`]. `BERTH_TIMING=1` turns phase timing on.
+pub fn start_clock() {
+    let _ = START.set((
+        std::time::Instant::now(),
+        std::env::var_os("BERTH_TIMING").is_some(),
+    ));
+}
+
+/// With BERTH_TIMING set, print the time since start at a named step to stderr
+/// (a cheap profile of the start path; forked children inherit the clock).
+pub fn phase(name: &str) {
+    if let Some((t0, true)) = START.get() {
+        eprintln!(
+            "[{:8.3} ms] {} {}",
+            t0.elapsed().as_secs_f64() * 1000.0,
+            std::process::id(),
+            name
+        );
+    }
+}
+
 pub fn debug(msg: &str) {
     log("debug", msg);
 }
@@ -64,7 +93,9 @@ pub fn warn(msg: &str) {
 
 /// Now as RFC 3339 with nanoseconds in UTC, like Go's time.RFC3339Nano.
 pub fn rfc3339_now() -> String {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     rfc3339(d.as_secs() as i64, d.subsec_nanos())
 }
 
@@ -72,7 +103,12 @@ pub fn rfc3339(secs: i64, nanos: u32) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z", rem / 3600, (rem % 3600) / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
 }
 
 /// Howard Hinnant's days → (year, month, day) for the proleptic Gregorian calendar.

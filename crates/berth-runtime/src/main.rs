@@ -9,11 +9,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use berth_runtime::{container, logging, plan, spawn, spec, state};
+use berth_runtime::{cgroup, container, logging, plan, spawn, spec, state};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "berth-runtime", version, about = "An OCI container runtime with runc's command line")]
+#[command(
+    name = "berth-runtime",
+    version,
+    about = "An OCI container runtime with runc's command line"
+)]
 struct Cli {
     /// Directory for container state (tmpfs recommended).
     #[arg(long)]
@@ -127,6 +131,53 @@ enum Cmd {
     Pause { container_id: String },
     /// Thaw a paused container.
     Resume { container_id: String },
+    /// Change a running container's resource limits (runc's flags, or -r resources.json; "-" is stdin).
+    Update(UpdateArgs),
+    /// Container events: `--stats` once, else stats every --interval and OOM kills as they happen.
+    Events {
+        #[arg(long)]
+        stats: bool,
+        /// Seconds between stats events (e.g. 5, 5s, 500ms).
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        container_id: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct UpdateArgs {
+    #[arg(short, long)]
+    resources: Option<String>,
+    #[arg(long = "blkio-weight")]
+    blkio_weight: Option<u16>,
+    #[arg(long = "cpu-period")]
+    cpu_period: Option<u64>,
+    #[arg(long = "cpu-quota")]
+    cpu_quota: Option<i64>,
+    #[arg(long = "cpu-rt-period")]
+    cpu_rt_period: Option<u64>,
+    #[arg(long = "cpu-rt-runtime")]
+    cpu_rt_runtime: Option<i64>,
+    #[arg(long = "cpu-share")]
+    cpu_share: Option<u64>,
+    #[arg(long = "cpuset-cpus")]
+    cpuset_cpus: Option<String>,
+    #[arg(long = "cpuset-mems")]
+    cpuset_mems: Option<String>,
+    #[arg(long)]
+    memory: Option<String>,
+    #[arg(long = "memory-reservation")]
+    memory_reservation: Option<String>,
+    #[arg(long = "memory-swap")]
+    memory_swap: Option<String>,
+    #[arg(long = "pids-limit")]
+    pids_limit: Option<i64>,
+    /// Accepted for runc compatibility; the kernel no longer supports kernel memory limits.
+    #[arg(long = "kernel-memory", hide = true)]
+    kernel_memory: Option<String>,
+    #[arg(long = "kernel-memory-tcp", hide = true)]
+    kernel_memory_tcp: Option<String>,
+    container_id: String,
 }
 
 #[derive(clap::Args)]
@@ -174,8 +225,13 @@ struct ExecArgs {
 }
 
 fn main() -> ExitCode {
+    logging::start_clock();
     let cli = Cli::parse();
-    let format = if cli.log_format == "json" { logging::Format::Json } else { logging::Format::Text };
+    let format = if cli.log_format == "json" {
+        logging::Format::Json
+    } else {
+        logging::Format::Text
+    };
     logging::init(cli.log.clone(), format, cli.debug);
     match run(cli) {
         Ok(code) => ExitCode::from(code),
@@ -234,7 +290,11 @@ fn run(cli: Cli) -> Result<u8> {
             spawn::create(&root, &create_opts(&a, false))?;
             Ok(0)
         }
-        Cmd::Run { create, detach, keep } => {
+        Cmd::Run {
+            create,
+            detach,
+            keep,
+        } => {
             refuse_systemd()?;
             let root = open_root()?;
             let opts = create_opts(&create, !detach);
@@ -259,15 +319,25 @@ fn run(cli: Cli) -> Result<u8> {
         Cmd::State { container_id } => {
             let root = open_root()?;
             let st = root.load(&container_id)?;
-            println!("{}", serde_json::to_string_pretty(&container::describe(&root, &st))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&container::describe(&root, &st))?
+            );
             Ok(0)
         }
-        Cmd::Kill { all, container_id, signal } => {
+        Cmd::Kill {
+            all,
+            container_id,
+            signal,
+        } => {
             let sig = container::parse_signal(&signal)?;
             container::kill(&open_root()?, &container_id, sig, all)?;
             Ok(0)
         }
-        Cmd::Delete { force, container_ids } => {
+        Cmd::Delete {
+            force,
+            container_ids,
+        } => {
             let root = open_root()?;
             let mut failed = None;
             for id in &container_ids {
@@ -282,14 +352,19 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Cmd::List { format, quiet } => list(&open_root()?, &format, quiet),
         Cmd::Exec(a) => exec(&open_root()?, a),
-        Cmd::Ps { format, container_id, ps_args } => ps(&open_root()?, &container_id, &format, &ps_args),
+        Cmd::Ps {
+            format,
+            container_id,
+            ps_args,
+        } => ps(&open_root()?, &container_id, &format, &ps_args),
         Cmd::Spec { bundle, rootless } => {
             let path = bundle.join("config.json");
             if path.exists() {
                 bail!("File {} exists. Remove it first", path.display());
             }
             let body = serde_json::to_string_pretty(&spec::default_spec(rootless))?;
-            std::fs::write(&path, body + "\n").with_context(|| format!("write {}", path.display()))?;
+            std::fs::write(&path, body + "\n")
+                .with_context(|| format!("write {}", path.display()))?;
             Ok(0)
         }
         Cmd::Features => {
@@ -304,7 +379,65 @@ fn run(cli: Cli) -> Result<u8> {
             container::resume(&open_root()?, &container_id)?;
             Ok(0)
         }
+        Cmd::Update(a) => {
+            let flags = cgroup::UpdateFlags {
+                resources_file: a.resources,
+                blkio_weight: a.blkio_weight,
+                cpu_period: a.cpu_period,
+                cpu_quota: a.cpu_quota,
+                cpu_rt_period: a.cpu_rt_period,
+                cpu_rt_runtime: a.cpu_rt_runtime,
+                cpu_share: a.cpu_share,
+                cpuset_cpus: a.cpuset_cpus,
+                cpuset_mems: a.cpuset_mems,
+                memory: a.memory,
+                memory_reservation: a.memory_reservation,
+                memory_swap: a.memory_swap,
+                pids_limit: a.pids_limit,
+            };
+            if a.kernel_memory.is_some() || a.kernel_memory_tcp.is_some() {
+                logging::warn(
+                    "--kernel-memory/--kernel-memory-tcp ignored: not supported by this kernel",
+                );
+            }
+            cgroup::update(&open_root()?, &a.container_id, &flags)?;
+            Ok(0)
+        }
+        Cmd::Events {
+            stats,
+            interval,
+            container_id,
+        } => {
+            cgroup::events(
+                &open_root()?,
+                &container_id,
+                stats,
+                parse_interval(&interval)?,
+            )?;
+            Ok(0)
+        }
     }
+}
+
+/// "5", "5s", "500ms", "1m" → Duration.
+fn parse_interval(s: &str) -> Result<std::time::Duration> {
+    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: f64 = num
+        .parse()
+        .with_context(|| format!("invalid interval {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => bail!("invalid interval {s:?}: use ms, s or m"),
+    };
+    if secs <= 0.0 {
+        bail!("invalid interval {s:?}: must be positive");
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 fn create_opts(a: &CreateArgs, foreground_tty: bool) -> spawn::CreateOpts<'_> {
@@ -336,9 +469,15 @@ fn list(root: &state::Root, format: &str, quiet: bool) -> Result<u8> {
     match format {
         "json" => println!("{}", serde_json::to_string(&all)?),
         "table" => {
-            println!("{:<12} {:<8} {:<10} {:<40} {:<31} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+            println!(
+                "{:<12} {:<8} {:<10} {:<40} {:<31} OWNER",
+                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+            );
             for c in &all {
-                println!("{:<12} {:<8} {:<10} {:<40} {:<31} {}", c.id, c.pid, c.status, c.bundle, c.created, c.owner);
+                println!(
+                    "{:<12} {:<8} {:<10} {:<40} {:<31} {}",
+                    c.id, c.pid, c.status, c.bundle, c.created, c.owner
+                );
             }
         }
         other => bail!("invalid format option {other:?}: use table or json"),
@@ -356,18 +495,36 @@ fn ps(root: &state::Root, id: &str, format: &str, ps_args: &[String]) -> Result<
         "table" => {}
         other => bail!("invalid format option {other:?}: use table or json"),
     }
-    let args: Vec<String> = if ps_args.is_empty() { vec!["-ef".into()] } else { ps_args.to_vec() };
-    let out = std::process::Command::new("ps").args(&args).output().context("run ps")?;
+    let args: Vec<String> = if ps_args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        ps_args.to_vec()
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .context("run ps")?;
     if !out.status.success() {
-        bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
     let header = lines.next().unwrap_or_default();
-    let pid_col = header.split_whitespace().position(|h| h == "PID").context("ps output has no PID column")?;
+    let pid_col = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .context("ps output has no PID column")?;
     println!("{header}");
     for l in lines {
-        if let Some(p) = l.split_whitespace().nth(pid_col).and_then(|p| p.parse::<i32>().ok()) {
+        if let Some(p) = l
+            .split_whitespace()
+            .nth(pid_col)
+            .and_then(|p| p.parse::<i32>().ok())
+        {
             if pids.contains(&p) {
                 println!("{l}");
             }
@@ -380,15 +537,19 @@ fn exec(root: &state::Root, a: ExecArgs) -> Result<u8> {
     let st = root.load(&a.container_id)?;
     match st.status(root) {
         state::Status::Stopped => bail!("cannot exec in a stopped container"),
-        state::Status::Paused if !a.ignore_paused => bail!("cannot exec in a paused container (use --ignore-paused to override)"),
+        state::Status::Paused if !a.ignore_paused => {
+            bail!("cannot exec in a paused container (use --ignore-paused to override)")
+        }
         _ => {}
     }
-    let spec: oci_spec::runtime::Spec = serde_json::from_value(st.config.clone()).context("stored config")?;
+    let spec: oci_spec::runtime::Spec =
+        serde_json::from_value(st.config.clone()).context("stored config")?;
     let mut plan = plan::from_spec(&spec, &st.bundle)?;
     let process = match &a.process {
         Some(path) => {
             let text = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
-            let p: oci_spec::runtime::Process = serde_json::from_slice(&text).with_context(|| format!("parse {}", path.display()))?;
+            let p: oci_spec::runtime::Process = serde_json::from_slice(&text)
+                .with_context(|| format!("parse {}", path.display()))?;
             plan::process_plan(&p)?
         }
         None => {
@@ -405,8 +566,12 @@ fn exec(root: &state::Root, a: ExecArgs) -> Result<u8> {
             }
             if let Some(u) = &a.user {
                 let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
-                p.uid = uid.parse().with_context(|| format!("--user {u}: uid must be numeric"))?;
-                p.gid = gid.parse().with_context(|| format!("--user {u}: gid must be numeric"))?;
+                p.uid = uid
+                    .parse()
+                    .with_context(|| format!("--user {u}: uid must be numeric"))?;
+                p.gid = gid
+                    .parse()
+                    .with_context(|| format!("--user {u}: gid must be numeric"))?;
             }
             if !a.additional_gids.is_empty() {
                 p.additional_gids = a.additional_gids.clone();
@@ -443,14 +608,30 @@ fn exec(root: &state::Root, a: ExecArgs) -> Result<u8> {
 }
 
 /// `exec --cap X` adds X to every capability set, as runc does.
-fn add_caps(base: Option<oci_spec::runtime::LinuxCapabilities>, add: &[String]) -> Result<oci_spec::runtime::LinuxCapabilities> {
+fn add_caps(
+    base: Option<oci_spec::runtime::LinuxCapabilities>,
+    add: &[String],
+) -> Result<oci_spec::runtime::LinuxCapabilities> {
     let mut v = serde_json::to_value(base.unwrap_or_default())?;
-    for set in ["bounding", "effective", "inheritable", "permitted", "ambient"] {
+    for set in [
+        "bounding",
+        "effective",
+        "inheritable",
+        "permitted",
+        "ambient",
+    ] {
         let list = v[set].as_array().cloned().unwrap_or_default();
         let mut list: Vec<serde_json::Value> = list;
         for c in add {
-            let name = if c.to_ascii_uppercase().starts_with("CAP_") { c.to_ascii_uppercase() } else { format!("CAP_{}", c.to_ascii_uppercase()) };
-            if !list.iter().any(|x| x == &serde_json::Value::String(name.clone())) {
+            let name = if c.to_ascii_uppercase().starts_with("CAP_") {
+                c.to_ascii_uppercase()
+            } else {
+                format!("CAP_{}", c.to_ascii_uppercase())
+            };
+            if !list
+                .iter()
+                .any(|x| x == &serde_json::Value::String(name.clone()))
+            {
                 list.push(serde_json::Value::String(name));
             }
         }

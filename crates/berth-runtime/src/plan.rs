@@ -13,16 +13,22 @@ use std::path::{Component, Path, PathBuf};
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{
-    Hooks, LinuxCapabilities, LinuxDeviceType, LinuxNamespaceType, LinuxResources, LinuxSeccomp, PosixRlimitType,
-    Process, Spec,
+    Hooks, LinuxCapabilities, LinuxDeviceType, LinuxNamespaceType, LinuxResources, LinuxSeccomp,
+    PosixRlimitType, Process, Spec,
 };
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     #[error("read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("parse {path}: {source}")]
-    Parse { path: PathBuf, source: serde_json::Error },
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("invalid config: {0}")]
     Invalid(String),
 }
@@ -35,7 +41,9 @@ fn invalid<T>(msg: impl Into<String>) -> Result<T, PlanError> {
 ///
 /// The user namespace comes first so the namespaces joined or created after it
 /// are owned by it; mount comes last so /proc/<pid>/ns paths keep resolving.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum NsKind {
     User,
     Pid,
@@ -48,8 +56,16 @@ pub enum NsKind {
 }
 
 impl NsKind {
-    pub const ALL: [NsKind; 8] =
-        [NsKind::User, NsKind::Pid, NsKind::Ipc, NsKind::Uts, NsKind::Net, NsKind::Cgroup, NsKind::Time, NsKind::Mnt];
+    pub const ALL: [NsKind; 8] = [
+        NsKind::User,
+        NsKind::Pid,
+        NsKind::Ipc,
+        NsKind::Uts,
+        NsKind::Net,
+        NsKind::Cgroup,
+        NsKind::Time,
+        NsKind::Mnt,
+    ];
 
     pub fn clone_flag(self) -> CloneFlags {
         match self {
@@ -206,7 +222,9 @@ pub struct Plan {
 
 impl Plan {
     pub fn has_new(&self, kind: NsKind) -> bool {
-        self.namespaces.iter().any(|n| n.kind == kind && n.path.is_none())
+        self.namespaces
+            .iter()
+            .any(|n| n.kind == kind && n.path.is_none())
     }
     pub fn has(&self, kind: NsKind) -> bool {
         self.namespaces.iter().any(|n| n.kind == kind)
@@ -216,7 +234,10 @@ impl Plan {
 /// Read and parse `<bundle>/config.json`.
 pub fn load_spec(bundle: &Path) -> Result<Spec, PlanError> {
     let path = bundle.join("config.json");
-    let text = std::fs::read(&path).map_err(|source| PlanError::Read { path: path.clone(), source })?;
+    let text = std::fs::read(&path).map_err(|source| PlanError::Read {
+        path: path.clone(),
+        source,
+    })?;
     serde_json::from_slice(&text).map_err(|source| PlanError::Parse { path, source })
 }
 
@@ -226,7 +247,11 @@ pub fn from_spec(spec: &Spec, bundle: &Path) -> Result<Plan, PlanError> {
         Some(r) => r,
         None => return invalid("root is missing"),
     };
-    let rootfs = if root.path().is_absolute() { root.path().clone() } else { bundle.join(root.path()) };
+    let rootfs = if root.path().is_absolute() {
+        root.path().clone()
+    } else {
+        bundle.join(root.path())
+    };
     match std::fs::metadata(&rootfs) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => return invalid(format!("root.path {} is not a directory", rootfs.display())),
@@ -247,10 +272,17 @@ pub fn from_spec(spec: &Spec, bundle: &Path) -> Result<Plan, PlanError> {
         }
         if let Some(p) = ns.path() {
             if !p.is_absolute() {
-                return invalid(format!("namespace {} path {} is not absolute", kind.spec_name(), p.display()));
+                return invalid(format!(
+                    "namespace {} path {} is not absolute",
+                    kind.spec_name(),
+                    p.display()
+                ));
             }
         }
-        namespaces.push(NsPlan { kind, path: ns.path().clone() });
+        namespaces.push(NsPlan {
+            kind,
+            path: ns.path().clone(),
+        });
     }
     namespaces.sort_by_key(|n| n.kind);
 
@@ -258,16 +290,24 @@ pub fn from_spec(spec: &Spec, bundle: &Path) -> Result<Plan, PlanError> {
         v.clone()
             .unwrap_or_default()
             .iter()
-            .map(|m| IdMap { container_id: m.container_id(), host_id: m.host_id(), size: m.size() })
+            .map(|m| IdMap {
+                container_id: m.container_id(),
+                host_id: m.host_id(),
+                size: m.size(),
+            })
             .collect()
     };
     let uid_mappings = map(linux.uid_mappings());
     let gid_mappings = map(linux.gid_mappings());
-    let new_user = namespaces.iter().any(|n| n.kind == NsKind::User && n.path.is_none());
+    let new_user = namespaces
+        .iter()
+        .any(|n| n.kind == NsKind::User && n.path.is_none());
     if new_user && (uid_mappings.is_empty() || gid_mappings.is_empty()) {
         return invalid("a new user namespace needs uidMappings and gidMappings");
     }
-    if !namespaces.iter().any(|n| n.kind == NsKind::User) && (!uid_mappings.is_empty() || !gid_mappings.is_empty()) {
+    if !namespaces.iter().any(|n| n.kind == NsKind::User)
+        && (!uid_mappings.is_empty() || !gid_mappings.is_empty())
+    {
         return invalid("uidMappings/gidMappings given without a user namespace");
     }
     let has_new = |k: NsKind| namespaces.iter().any(|n| n.kind == k && n.path.is_none());
@@ -298,7 +338,12 @@ pub fn from_spec(spec: &Spec, bundle: &Path) -> Result<Plan, PlanError> {
         }
     }
 
-    let mut sysctl: Vec<(String, String)> = linux.sysctl().clone().unwrap_or_default().into_iter().collect();
+    let mut sysctl: Vec<(String, String)> = linux
+        .sysctl()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
     sysctl.sort();
     for (key, _) in &sysctl {
         validate_sysctl(key, &has)?;
@@ -308,7 +353,9 @@ pub fn from_spec(spec: &Spec, bundle: &Path) -> Result<Plan, PlanError> {
     for m in spec.mounts().clone().unwrap_or_default() {
         mounts.push(mount_plan(&m)?);
     }
-    let populate_dev = mounts.iter().any(|m| m.destination == Path::new("/dev") && !m.is_bind);
+    let populate_dev = mounts
+        .iter()
+        .any(|m| m.destination == Path::new("/dev") && !m.is_bind);
 
     let mut devices = Vec::new();
     for d in linux.devices().clone().unwrap_or_default() {
@@ -316,10 +363,19 @@ pub fn from_spec(spec: &Spec, bundle: &Path) -> Result<Plan, PlanError> {
             LinuxDeviceType::C | LinuxDeviceType::U => 'c',
             LinuxDeviceType::B => 'b',
             LinuxDeviceType::P => 'p',
-            LinuxDeviceType::A => return invalid(format!("device {}: type 'a' is not a node type", d.path().display())),
+            LinuxDeviceType::A => {
+                return invalid(format!(
+                    "device {}: type 'a' is not a node type",
+                    d.path().display()
+                ))
+            }
         };
-        let path = clean_container_path(d.path())
-            .ok_or_else(|| PlanError::Invalid(format!("device path {} is not absolute", d.path().display())))?;
+        let path = clean_container_path(d.path()).ok_or_else(|| {
+            PlanError::Invalid(format!(
+                "device path {} is not absolute",
+                d.path().display()
+            ))
+        })?;
         if !path.starts_with("/dev") {
             return invalid(format!("device {} is outside /dev", d.path().display()));
         }
@@ -373,7 +429,10 @@ pub fn from_spec(spec: &Spec, bundle: &Path) -> Result<Plan, PlanError> {
         }
     };
 
-    let resources = linux.resources().clone().map(|r| with_default_device_rules(r, &devices));
+    let resources = linux
+        .resources()
+        .clone()
+        .map(|r| with_default_device_rules(r, &devices));
     Ok(Plan {
         rootfs,
         root_readonly: root.readonly().unwrap_or(false),
@@ -393,7 +452,10 @@ pub fn from_spec(spec: &Spec, bundle: &Path) -> Result<Plan, PlanError> {
         process,
         hooks: spec.hooks().clone().unwrap_or_default(),
         time_offsets,
-        cgroups_path: linux.cgroups_path().as_ref().map(|p| p.to_string_lossy().into_owned()),
+        cgroups_path: linux
+            .cgroups_path()
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned()),
         resources,
         seccomp: linux.seccomp().clone(),
         personality,
@@ -408,26 +470,35 @@ pub fn from_spec(spec: &Spec, bundle: &Path) -> Result<Plan, PlanError> {
 /// /dev/null itself.
 pub fn with_default_device_rules(mut r: LinuxResources, devices: &[DevicePlan]) -> LinuxResources {
     let mut rules = r.devices().clone().unwrap_or_default();
-    let rule = |typ: &str, major: Option<i64>, minor: Option<i64>, access: &str| -> oci_spec::runtime::LinuxDeviceCgroup {
+    let rule = |typ: &str,
+                major: Option<i64>,
+                minor: Option<i64>,
+                access: &str|
+     -> oci_spec::runtime::LinuxDeviceCgroup {
         serde_json::from_value(serde_json::json!({"allow": true, "type": typ, "major": major, "minor": minor, "access": access}))
             .expect("static device rule is valid")
     };
     rules.extend([
-        rule("c", None, None, "m"),            // mknod of any char device
-        rule("b", None, None, "m"),            // mknod of any block device
-        rule("c", Some(1), Some(3), "rwm"),    // /dev/null
-        rule("c", Some(1), Some(8), "rwm"),    // /dev/random
-        rule("c", Some(1), Some(7), "rwm"),    // /dev/full
-        rule("c", Some(5), Some(0), "rwm"),    // /dev/tty
-        rule("c", Some(1), Some(5), "rwm"),    // /dev/zero
-        rule("c", Some(1), Some(9), "rwm"),    // /dev/urandom
-        rule("c", Some(5), Some(1), "rwm"),    // /dev/console
-        rule("c", Some(136), None, "rwm"),     // /dev/pts/*
-        rule("c", Some(5), Some(2), "rwm"),    // /dev/ptmx
+        rule("c", None, None, "m"),         // mknod of any char device
+        rule("b", None, None, "m"),         // mknod of any block device
+        rule("c", Some(1), Some(3), "rwm"), // /dev/null
+        rule("c", Some(1), Some(8), "rwm"), // /dev/random
+        rule("c", Some(1), Some(7), "rwm"), // /dev/full
+        rule("c", Some(5), Some(0), "rwm"), // /dev/tty
+        rule("c", Some(1), Some(5), "rwm"), // /dev/zero
+        rule("c", Some(1), Some(9), "rwm"), // /dev/urandom
+        rule("c", Some(5), Some(1), "rwm"), // /dev/console
+        rule("c", Some(136), None, "rwm"),  // /dev/pts/*
+        rule("c", Some(5), Some(2), "rwm"), // /dev/ptmx
     ]);
     for d in devices {
         if d.kind != 'p' {
-            rules.push(rule(&d.kind.to_string(), Some(d.major as i64), Some(d.minor as i64), "rwm"));
+            rules.push(rule(
+                &d.kind.to_string(),
+                Some(d.major as i64),
+                Some(d.minor as i64),
+                "rwm",
+            ));
         }
     }
     r.set_devices(Some(rules));
@@ -439,26 +510,43 @@ fn validate_sysctl(key: &str, has: &dyn Fn(NsKind) -> bool) -> Result<(), PlanEr
     if key.is_empty() || key.split(['.', '/']).any(|c| c.is_empty() || c == "..") {
         return invalid(format!("sysctl {key:?} is not a valid name"));
     }
-    let ipc = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
+    let ipc = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
     if ipc.contains(&key) || key.starts_with("fs.mqueue.") {
         if !has(NsKind::Ipc) {
-            return invalid(format!("sysctl {key:?} is not allowed in the host's ipc namespace"));
+            return invalid(format!(
+                "sysctl {key:?} is not allowed in the host's ipc namespace"
+            ));
         }
         return Ok(());
     }
     if key.starts_with("net.") {
         if !has(NsKind::Net) {
-            return invalid(format!("sysctl {key:?} is not allowed in the host's network namespace"));
+            return invalid(format!(
+                "sysctl {key:?} is not allowed in the host's network namespace"
+            ));
         }
         return Ok(());
     }
     if key == "kernel.hostname" || key == "kernel.domainname" {
         if !has(NsKind::Uts) {
-            return invalid(format!("sysctl {key:?} is not allowed in the host's uts namespace"));
+            return invalid(format!(
+                "sysctl {key:?} is not allowed in the host's uts namespace"
+            ));
         }
         return Ok(());
     }
-    invalid(format!("sysctl {key:?} is not in any namespace berth can isolate"))
+    invalid(format!(
+        "sysctl {key:?} is not in any namespace berth can isolate"
+    ))
 }
 
 /// Turn an OCI process into a [`ProcessPlan`] (used for init and for `exec --process`).
@@ -482,11 +570,22 @@ pub fn process_plan(p: &Process) -> Result<ProcessPlan, PlanError> {
             return invalid(format!("rlimit {:?} given twice", r.typ()));
         }
         if r.soft() > r.hard() {
-            return invalid(format!("rlimit {:?}: soft {} above hard {}", r.typ(), r.soft(), r.hard()));
+            return invalid(format!(
+                "rlimit {:?}: soft {} above hard {}",
+                r.typ(),
+                r.soft(),
+                r.hard()
+            ));
         }
-        rlimits.push(Rlimit { resource: rlimit_resource(r.typ()), soft: r.soft(), hard: r.hard() });
+        rlimits.push(Rlimit {
+            resource: rlimit_resource(r.typ()),
+            soft: r.soft(),
+            hard: r.hard(),
+        });
     }
-    let console_size = p.console_size().map(|b| (b.height() as u16, b.width() as u16));
+    let console_size = p
+        .console_size()
+        .map(|b| (b.height() as u16, b.width() as u16));
     Ok(ProcessPlan {
         args,
         env: p.env().clone().unwrap_or_default(),
@@ -626,7 +725,12 @@ pub fn mount_plan(m: &oci_spec::runtime::Mount) -> Result<MountPlan, PlanError> 
                 tmpcopyup = true;
                 continue;
             }
-            "idmap" | "ridmap" => return invalid(format!("mount {}: option {o} is not supported", destination.display())),
+            "idmap" | "ridmap" => {
+                return invalid(format!(
+                    "mount {}: option {o} is not supported",
+                    destination.display()
+                ))
+            }
             other => {
                 if let Some(p) = propagation_flag(other) {
                     propagation.push(p);
@@ -668,13 +772,19 @@ pub fn mount_plan(m: &oci_spec::runtime::Mount) -> Result<MountPlan, PlanError> 
         fstype = "bind".into();
         flags.insert(MsFlags::MS_BIND);
         if m.source().is_none() {
-            return invalid(format!("bind mount {} has no source", destination.display()));
+            return invalid(format!(
+                "bind mount {} has no source",
+                destination.display()
+            ));
         }
     } else if fstype.is_empty() {
         return invalid(format!("mount {} has no type", destination.display()));
     }
     if tmpcopyup && fstype != "tmpfs" {
-        return invalid(format!("mount {}: tmpcopyup needs a tmpfs", destination.display()));
+        return invalid(format!(
+            "mount {}: tmpcopyup needs a tmpfs",
+            destination.display()
+        ));
     }
     Ok(MountPlan {
         destination,
@@ -703,7 +813,13 @@ mod tests {
 
     #[test]
     fn tmpfs_options_split_into_flags_and_data() {
-        let p = mount_plan(&mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"])).expect("plan");
+        let p = mount_plan(&mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ))
+        .expect("plan");
         assert_eq!(p.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
         assert_eq!(p.data, "mode=755,size=65536k");
         assert!(!p.is_bind);
@@ -711,23 +827,38 @@ mod tests {
 
     #[test]
     fn bind_ro_with_propagation() {
-        let p = mount_plan(&mount("/data", "none", "/srv", &["rbind", "ro", "nosuid", "rprivate"])).expect("plan");
+        let p = mount_plan(&mount(
+            "/data",
+            "none",
+            "/srv",
+            &["rbind", "ro", "nosuid", "rprivate"],
+        ))
+        .expect("plan");
         assert!(p.is_bind);
         assert_eq!(p.fstype, "bind");
-        assert!(p.flags.contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID));
+        assert!(p.flags.contains(
+            MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID
+        ));
         assert_eq!(p.propagation, vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC]);
     }
 
     #[test]
     fn later_option_wins() {
-        let p = mount_plan(&mount("/x", "tmpfs", "tmpfs", &["ro", "rw", "noexec", "exec"])).expect("plan");
+        let p = mount_plan(&mount(
+            "/x",
+            "tmpfs",
+            "tmpfs",
+            &["ro", "rw", "noexec", "exec"],
+        ))
+        .expect("plan");
         assert!(!p.flags.contains(MsFlags::MS_RDONLY));
         assert!(!p.flags.contains(MsFlags::MS_NOEXEC));
     }
 
     #[test]
     fn recursive_attrs() {
-        let p = mount_plan(&mount("/x", "bind", "/srv", &["rbind", "rro", "rnosuid"])).expect("plan");
+        let p =
+            mount_plan(&mount("/x", "bind", "/srv", &["rbind", "rro", "rnosuid"])).expect("plan");
         assert_eq!(p.attr_set, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID);
     }
 
@@ -741,8 +872,10 @@ mod tests {
 
     #[test]
     fn bind_without_source_is_rejected() {
-        let m: oci_spec::runtime::Mount =
-            serde_json::from_value(serde_json::json!({"destination": "/x", "type": "bind", "options": ["bind"]})).expect("json");
+        let m: oci_spec::runtime::Mount = serde_json::from_value(
+            serde_json::json!({"destination": "/x", "type": "bind", "options": ["bind"]}),
+        )
+        .expect("json");
         assert!(mount_plan(&m).is_err());
     }
 
@@ -757,18 +890,35 @@ mod tests {
 
     #[test]
     fn device_rules_follow_the_spec_rules() {
-        let r: LinuxResources = serde_json::from_value(serde_json::json!({"devices": [{"allow": false, "access": "rwm"}]})).expect("json");
-        let dev = DevicePlan { path: "/dev/fuse".into(), kind: 'c', major: 10, minor: 229, mode: 0o666, uid: 0, gid: 0 };
+        let r: LinuxResources = serde_json::from_value(
+            serde_json::json!({"devices": [{"allow": false, "access": "rwm"}]}),
+        )
+        .expect("json");
+        let dev = DevicePlan {
+            path: "/dev/fuse".into(),
+            kind: 'c',
+            major: 10,
+            minor: 229,
+            mode: 0o666,
+            uid: 0,
+            gid: 0,
+        };
         let r = with_default_device_rules(r, &[dev]);
         let rules = r.devices().clone().expect("rules");
         assert!(!rules[0].allow());
         assert!(rules[1..].iter().all(|x| x.allow()));
-        assert_eq!(rules.last().map(|x| (x.major(), x.minor())), Some((Some(10), Some(229))));
+        assert_eq!(
+            rules.last().map(|x| (x.major(), x.minor())),
+            Some((Some(10), Some(229)))
+        );
     }
 
     #[test]
     fn clean_paths() {
-        assert_eq!(clean_container_path(Path::new("/a/./b/../c")), Some(PathBuf::from("/a/c")));
+        assert_eq!(
+            clean_container_path(Path::new("/a/./b/../c")),
+            Some(PathBuf::from("/a/c"))
+        );
         assert_eq!(clean_container_path(Path::new("a")), None);
     }
 }

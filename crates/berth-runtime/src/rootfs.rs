@@ -31,18 +31,29 @@ pub enum RootfsError {
     #[error("mount {target}: {source}")]
     Mount { target: String, source: io::Error },
     #[error("{op} {path}: {source}")]
-    Path { op: &'static str, path: PathBuf, source: io::Error },
+    Path {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
     #[error("pivot_root {path}: {source}")]
     Pivot { path: PathBuf, source: io::Error },
 }
 
 fn mount_err(target: impl Into<String>) -> impl FnOnce(nix::Error) -> RootfsError {
     let target = target.into();
-    move |e| RootfsError::Mount { target, source: io::Error::from_raw_os_error(e as i32) }
+    move |e| RootfsError::Mount {
+        target,
+        source: io::Error::from_raw_os_error(e as i32),
+    }
 }
 
 fn path_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> RootfsError + 'a {
-    move |source| RootfsError::Path { op, path: path.to_path_buf(), source }
+    move |source| RootfsError::Path {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn nix_io(e: nix::Error) -> io::Error {
@@ -54,22 +65,43 @@ const RESOLVE: u64 = berth_sys::RESOLVE_IN_ROOT | berth_sys::RESOLVE_NO_MAGICLIN
 /// Open `path` (absolute, container view) inside the root `rootfd`.
 pub fn open_in_root(rootfd: BorrowedFd<'_>, path: &Path, flags: i32) -> io::Result<OwnedFd> {
     let rel = path.strip_prefix("/").unwrap_or(path);
-    let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
     berth_sys::openat2(rootfd, rel, flags, 0, RESOLVE)
 }
 
 /// mkdir -p inside the root; every component resolved inside it. Returns an O_PATH fd of the dir.
 pub fn mkdir_all_in_root(rootfd: BorrowedFd<'_>, path: &Path, mode: u32) -> io::Result<OwnedFd> {
+    // Usually the directory exists: one lookup instead of one per component.
+    match open_in_root(rootfd, path, libc::O_PATH | libc::O_DIRECTORY) {
+        Ok(fd) => return Ok(fd),
+        Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(e),
+        Err(_) => {}
+    }
     let mut cur = PathBuf::from("/");
     let mut fd = open_in_root(rootfd, &cur, libc::O_PATH | libc::O_DIRECTORY)?;
-    for comp in path.components().skip_while(|c| matches!(c, std::path::Component::RootDir)) {
+    for comp in path
+        .components()
+        .skip_while(|c| matches!(c, std::path::Component::RootDir))
+    {
         cur.push(comp);
         match open_in_root(rootfd, &cur, libc::O_PATH | libc::O_DIRECTORY) {
             Ok(next) => fd = next,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                 // Create relative to the already-resolved parent, never by path.
-                let parent = open_in_root(rootfd, cur.parent().unwrap_or(Path::new("/")), libc::O_PATH | libc::O_DIRECTORY)?;
-                match nix::sys::stat::mkdirat(Some(parent.as_raw_fd()), comp.as_os_str(), Mode::from_bits_truncate(mode)) {
+                let parent = open_in_root(
+                    rootfd,
+                    cur.parent().unwrap_or(Path::new("/")),
+                    libc::O_PATH | libc::O_DIRECTORY,
+                )?;
+                match nix::sys::stat::mkdirat(
+                    Some(parent.as_raw_fd()),
+                    comp.as_os_str(),
+                    Mode::from_bits_truncate(mode),
+                ) {
                     Ok(()) | Err(nix::Error::EEXIST) => {}
                     Err(e) => return Err(nix_io(e)),
                 }
@@ -91,8 +123,14 @@ pub fn create_file_in_root(rootfd: BorrowedFd<'_>, path: &Path) -> io::Result<Ow
         Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(e),
         Err(_) => {}
     }
-    let parent = open_in_root(rootfd, path.parent().unwrap_or(Path::new("/")), libc::O_PATH | libc::O_DIRECTORY)?;
-    let name = path.file_name().ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let parent = open_in_root(
+        rootfd,
+        path.parent().unwrap_or(Path::new("/")),
+        libc::O_PATH | libc::O_DIRECTORY,
+    )?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
     match nix::fcntl::openat(
         Some(parent.as_raw_fd()),
         name,
@@ -113,13 +151,28 @@ pub struct Prepared {
 
 pub fn prepare(plan: &Plan, in_userns: bool) -> Result<Prepared, RootfsError> {
     // 1. Nothing we do below may propagate to the host.
-    mount(None::<&str>, "/", None::<&str>, plan.root_propagation, None::<&str>).map_err(mount_err("/"))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        plan.root_propagation,
+        None::<&str>,
+    )
+    .map_err(mount_err("/"))?;
     make_parent_private(&plan.rootfs)?;
     // 2. pivot_root needs the new root to be a mount point.
     let rootfs = plan.rootfs.as_path();
-    mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .map_err(mount_err(rootfs.display().to_string()))?;
-    let rootfd: OwnedFd = fs::File::open(rootfs).map_err(path_err("open", rootfs))?.into();
+    mount(
+        Some(rootfs),
+        rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(mount_err(rootfs.display().to_string()))?;
+    let rootfd: OwnedFd = fs::File::open(rootfs)
+        .map_err(path_err("open", rootfs))?
+        .into();
 
     // 3. Spec mounts in order.
     for m in &plan.mounts {
@@ -138,16 +191,24 @@ pub fn prepare(plan: &Plan, in_userns: bool) -> Result<Prepared, RootfsError> {
         create_device(rootfd.as_fd(), d, in_userns)?;
     }
     // A missing cwd is created (as runc does), before the root may turn read-only.
-    mkdir_all_in_root(rootfd.as_fd(), &plan.process.cwd, 0o755)
-        .map_err(|source| RootfsError::Path { op: "create cwd", path: plan.process.cwd.clone(), source })?;
+    mkdir_all_in_root(rootfd.as_fd(), &plan.process.cwd, 0o755).map_err(|source| {
+        RootfsError::Path {
+            op: "create cwd",
+            path: plan.process.cwd.clone(),
+            source,
+        }
+    })?;
     Ok(Prepared { rootfd })
 }
 
 /// pivot_root(2) can't move a root whose parent mount is shared: make the
 /// mount that holds the rootfs private (runc's rootfsParentMountPrivate).
 fn make_parent_private(rootfs: &Path) -> Result<(), RootfsError> {
-    let Some(parent) = rootfs.parent() else { return Ok(()) };
-    let info = fs::read_to_string("/proc/self/mountinfo").map_err(path_err("read", Path::new("/proc/self/mountinfo")))?;
+    let Some(parent) = rootfs.parent() else {
+        return Ok(());
+    };
+    let info = fs::read_to_string("/proc/self/mountinfo")
+        .map_err(path_err("read", Path::new("/proc/self/mountinfo")))?;
     let mut best: Option<(&str, bool)> = None;
     for line in info.lines() {
         let f: Vec<&str> = line.split(' ').collect();
@@ -157,33 +218,68 @@ fn make_parent_private(rootfs: &Path) -> Result<(), RootfsError> {
         let mp = f[4];
         let covers = parent == Path::new(mp) || parent.starts_with(mp);
         if covers && best.is_none_or(|(b, _)| mp.len() >= b.len()) {
-            let shared = f[6..].iter().take_while(|x| **x != "-").any(|x| x.starts_with("shared:"));
+            let shared = f[6..]
+                .iter()
+                .take_while(|x| **x != "-")
+                .any(|x| x.starts_with("shared:"));
             best = Some((mp, shared));
         }
     }
     if let Some((mp, true)) = best {
-        mount(None::<&str>, mp, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>).map_err(mount_err(mp))?;
+        mount(
+            None::<&str>,
+            mp,
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .map_err(mount_err(mp))?;
     }
     Ok(())
 }
 
-fn mount_one(rootfd: BorrowedFd<'_>, plan: &Plan, m: &MountPlan, in_userns: bool) -> Result<(), RootfsError> {
+fn mount_one(
+    rootfd: BorrowedFd<'_>,
+    plan: &Plan,
+    m: &MountPlan,
+    in_userns: bool,
+) -> Result<(), RootfsError> {
     let dest = &m.destination;
     let dest_s = dest.display().to_string();
-    let merr = |source: io::Error| RootfsError::Mount { target: dest_s.clone(), source };
+    let merr = |source: io::Error| RootfsError::Mount {
+        target: dest_s.clone(),
+        source,
+    };
     if m.fstype == "cgroup" || m.fstype == "cgroup2" {
         return mount_cgroup(rootfd, plan, m, in_userns);
     }
     // The target: a directory, unless a bind mount's source is a file.
-    let src_is_file = m.is_bind && m.source.as_ref().is_some_and(|s| fs::metadata(s).is_ok_and(|md| !md.is_dir()));
-    let target = if src_is_file { create_file_in_root(rootfd, dest) } else { mkdir_all_in_root(rootfd, dest, 0o755) }
-        .map_err(|source| RootfsError::Path { op: "create mount target", path: dest.clone(), source })?;
+    let src_is_file = m.is_bind
+        && m.source
+            .as_ref()
+            .is_some_and(|s| fs::metadata(s).is_ok_and(|md| !md.is_dir()));
+    let target = if src_is_file {
+        create_file_in_root(rootfd, dest)
+    } else {
+        mkdir_all_in_root(rootfd, dest, 0o755)
+    }
+    .map_err(|source| RootfsError::Path {
+        op: "create mount target",
+        path: dest.clone(),
+        source,
+    })?;
 
     if m.is_bind {
         let src = m.source.as_deref().unwrap_or(Path::new(""));
         let rec = m.flags & MsFlags::MS_REC;
-        mount(Some(src), berth_sys::fd_path(target.as_fd()).as_str(), None::<&str>, MsFlags::MS_BIND | rec, None::<&str>)
-            .map_err(|e| merr(nix_io(e)))?;
+        mount(
+            Some(src),
+            berth_sys::fd_path(target.as_fd()).as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND | rec,
+            None::<&str>,
+        )
+        .map_err(|e| merr(nix_io(e)))?;
         // The target fd still names the covered directory: reopen to reach the new mount.
         let mounted = open_in_root(rootfd, dest, libc::O_PATH).map_err(&merr)?;
         let extra = m.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
@@ -194,9 +290,17 @@ fn mount_one(rootfd: BorrowedFd<'_>, plan: &Plan, m: &MountPlan, in_userns: bool
         return Ok(());
     }
 
-    let src = m.source.as_deref().map(|p| p.as_os_str()).unwrap_or(OsStr::new(&m.fstype)).to_owned();
+    let src = m
+        .source
+        .as_deref()
+        .map(|p| p.as_os_str())
+        .unwrap_or(OsStr::new(&m.fstype))
+        .to_owned();
     let mut data = m.data.clone();
-    if let (Some(label), true) = (&plan.mount_label, matches!(m.fstype.as_str(), "tmpfs" | "devpts" | "mqueue")) {
+    if let (Some(label), true) = (
+        &plan.mount_label,
+        matches!(m.fstype.as_str(), "tmpfs" | "devpts" | "mqueue"),
+    ) {
         if !data.is_empty() {
             data.push(',');
         }
@@ -214,8 +318,14 @@ fn mount_one(rootfd: BorrowedFd<'_>, plan: &Plan, m: &MountPlan, in_userns: bool
         }
         // sysfs can't be mounted without owning the netns (e.g. --net=host in a userns): bind /sys.
         Err(nix::Error::EPERM) if m.fstype == "sysfs" => {
-            mount(Some("/sys"), tpath.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                .map_err(|e| merr(nix_io(e)))?;
+            mount(
+                Some("/sys"),
+                tpath.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(|e| merr(nix_io(e)))?;
             let mounted = open_in_root(rootfd, dest, libc::O_PATH).map_err(&merr)?;
             remount_bind(mounted.as_fd(), flags, true).map_err(&merr)?;
         }
@@ -229,7 +339,13 @@ fn mount_one(rootfd: BorrowedFd<'_>, plan: &Plan, m: &MountPlan, in_userns: bool
     Ok(())
 }
 
-fn do_mount(src: &OsStr, target: &str, fstype: &str, flags: MsFlags, data: &str) -> nix::Result<()> {
+fn do_mount(
+    src: &OsStr,
+    target: &str,
+    fstype: &str,
+    flags: MsFlags,
+    data: &str,
+) -> nix::Result<()> {
     let data = if data.is_empty() { None } else { Some(data) };
     mount(Some(src), target, Some(fstype), flags, data)
 }
@@ -239,12 +355,25 @@ fn do_mount(src: &OsStr, target: &str, fstype: &str, flags: MsFlags, data: &str)
 fn remount_bind(fd: BorrowedFd<'_>, flags: MsFlags, in_userns: bool) -> io::Result<()> {
     let target = berth_sys::fd_path(fd);
     let base = MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
-    match mount(None::<&str>, target.as_str(), None::<&str>, base | flags, None::<&str>) {
+    match mount(
+        None::<&str>,
+        target.as_str(),
+        None::<&str>,
+        base | flags,
+        None::<&str>,
+    ) {
         Ok(()) => Ok(()),
         Err(nix::Error::EPERM) if in_userns => {
             let st = nix::sys::statvfs::fstatvfs(&fd).map_err(nix_io)?;
             let locked = statvfs_to_ms(st.flags());
-            mount(None::<&str>, target.as_str(), None::<&str>, base | flags | locked, None::<&str>).map_err(nix_io)
+            mount(
+                None::<&str>,
+                target.as_str(),
+                None::<&str>,
+                base | flags | locked,
+                None::<&str>,
+            )
+            .map_err(nix_io)
         }
         Err(e) => Err(nix_io(e)),
     }
@@ -273,12 +402,20 @@ fn statvfs_to_ms(f: nix::sys::statvfs::FsFlags) -> MsFlags {
 fn finish_mount(fd: BorrowedFd<'_>, m: &MountPlan) -> io::Result<()> {
     let target = berth_sys::fd_path(fd);
     for p in &m.propagation {
-        mount(None::<&str>, target.as_str(), None::<&str>, *p, None::<&str>).map_err(nix_io)?;
+        mount(
+            None::<&str>,
+            target.as_str(),
+            None::<&str>,
+            *p,
+            None::<&str>,
+        )
+        .map_err(nix_io)?;
     }
     if m.attr_set != 0 || m.attr_clr != 0 {
         let mut clr = m.attr_clr;
         // The atime settings are one field: changing it means clearing the whole field.
-        if m.attr_set & (crate::plan::MOUNT_ATTR_NOATIME | crate::plan::MOUNT_ATTR_STRICTATIME) != 0 {
+        if m.attr_set & (crate::plan::MOUNT_ATTR_NOATIME | crate::plan::MOUNT_ATTR_STRICTATIME) != 0
+        {
             clr |= 0x70;
         }
         berth_sys::mount_setattr(fd, "", true, m.attr_set, clr, 0)?;
@@ -299,7 +436,9 @@ fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
         let md = fs::symlink_metadata(e.path())?;
         let dst = to.join(e.file_name());
         if md.is_dir() {
-            fs::DirBuilder::new().mode(md.mode() & 0o7777).create(&dst)?;
+            fs::DirBuilder::new()
+                .mode(md.mode() & 0o7777)
+                .create(&dst)?;
             copy_tree(&e.path(), &dst)?;
         } else if md.file_type().is_symlink() {
             std::os::unix::fs::symlink(fs::read_link(e.path())?, &dst)?;
@@ -320,12 +459,21 @@ fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
 /// mounts that show only its own subtree; without one it gets bind mounts of
 /// its own cgroup directories. On v1 and hybrid hosts: a tmpfs holding one
 /// directory per v1 hierarchy (runc's layout).
-fn mount_cgroup(rootfd: BorrowedFd<'_>, plan: &Plan, m: &MountPlan, _in_userns: bool) -> Result<(), RootfsError> {
+fn mount_cgroup(
+    rootfd: BorrowedFd<'_>,
+    plan: &Plan,
+    m: &MountPlan,
+    _in_userns: bool,
+) -> Result<(), RootfsError> {
     let dest = &m.destination;
-    let merr = |source: io::Error| RootfsError::Mount { target: dest.display().to_string(), source };
+    let merr = |source: io::Error| RootfsError::Mount {
+        target: dest.display().to_string(),
+        source,
+    };
     let target = mkdir_all_in_root(rootfd, dest, 0o755).map_err(&merr)?;
     let cgroupns = plan.has(crate::plan::NsKind::Cgroup);
-    let flags = m.flags & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RELATIME);
+    let flags = m.flags
+        & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RELATIME);
     let ro = m.flags.contains(MsFlags::MS_RDONLY);
     let hierarchies = host_cgroup_mounts().map_err(&merr)?;
     let v1: Vec<&CgroupMount> = hierarchies.iter().filter(|h| !h.v2).collect();
@@ -333,31 +481,84 @@ fn mount_cgroup(rootfd: BorrowedFd<'_>, plan: &Plan, m: &MountPlan, _in_userns: 
     if v1.is_empty() {
         // Pure v2.
         if cgroupns {
-            mount(Some("cgroup2"), tpath.as_str(), Some("cgroup2"), flags | if ro { MsFlags::MS_RDONLY } else { MsFlags::empty() }, None::<&str>)
-                .map_err(|e| merr(nix_io(e)))?;
+            mount(
+                Some("cgroup2"),
+                tpath.as_str(),
+                Some("cgroup2"),
+                flags
+                    | if ro {
+                        MsFlags::MS_RDONLY
+                    } else {
+                        MsFlags::empty()
+                    },
+                None::<&str>,
+            )
+            .map_err(|e| merr(nix_io(e)))?;
         } else if let Some(h) = hierarchies.iter().find(|h| h.v2) {
             let src = h.mountpoint.join(h.own_path.trim_start_matches('/'));
-            mount(Some(&src), tpath.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).map_err(|e| merr(nix_io(e)))?;
+            mount(
+                Some(&src),
+                tpath.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(|e| merr(nix_io(e)))?;
             let mounted = open_in_root(rootfd, dest, libc::O_PATH).map_err(&merr)?;
-            remount_bind(mounted.as_fd(), flags | if ro { MsFlags::MS_RDONLY } else { MsFlags::empty() }, true).map_err(&merr)?;
+            remount_bind(
+                mounted.as_fd(),
+                flags
+                    | if ro {
+                        MsFlags::MS_RDONLY
+                    } else {
+                        MsFlags::empty()
+                    },
+                true,
+            )
+            .map_err(&merr)?;
         }
         return Ok(());
     }
-    mount(Some("tmpfs"), tpath.as_str(), Some("tmpfs"), flags, Some("mode=755")).map_err(|e| merr(nix_io(e)))?;
+    mount(
+        Some("tmpfs"),
+        tpath.as_str(),
+        Some("tmpfs"),
+        flags,
+        Some("mode=755"),
+    )
+    .map_err(|e| merr(nix_io(e)))?;
     let base = open_in_root(rootfd, dest, libc::O_PATH | libc::O_DIRECTORY).map_err(&merr)?;
     for h in &v1 {
         let name = h.dir_name();
         let sub = dest.join(&name);
         let subfd = mkdir_all_in_root(rootfd, &sub, 0o755).map_err(&merr)?;
         let sp = berth_sys::fd_path(subfd.as_fd());
-        let sub_flags = flags | if ro { MsFlags::MS_RDONLY } else { MsFlags::empty() };
+        let sub_flags = flags
+            | if ro {
+                MsFlags::MS_RDONLY
+            } else {
+                MsFlags::empty()
+            };
         if cgroupns {
-            mount(Some("cgroup"), sp.as_str(), Some("cgroup"), sub_flags, Some(h.options.as_str())).map_err(|e| merr(nix_io(e)))?;
+            mount(
+                Some("cgroup"),
+                sp.as_str(),
+                Some("cgroup"),
+                sub_flags,
+                Some(h.options.as_str()),
+            )
+            .map_err(|e| merr(nix_io(e)))?;
         } else {
+            // Flags for all the binds are set at once below, with one recursive mount_setattr.
             let src = h.mountpoint.join(h.own_path.trim_start_matches('/'));
-            mount(Some(&src), sp.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).map_err(|e| merr(nix_io(e)))?;
-            let mounted = open_in_root(rootfd, &sub, libc::O_PATH).map_err(&merr)?;
-            remount_bind(mounted.as_fd(), sub_flags, true).map_err(&merr)?;
+            mount(
+                Some(&src),
+                sp.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(|e| merr(nix_io(e)))?;
         }
         // Co-mounted controllers get symlinks (cpu -> cpu,cpuacct), as on the host.
         if name.contains(',') {
@@ -366,9 +567,21 @@ fn mount_cgroup(rootfd: BorrowedFd<'_>, plan: &Plan, m: &MountPlan, _in_userns: 
             }
         }
     }
-    if ro {
+    // nosuid/nodev/noexec (and ro) on the tmpfs and every hierarchy under it in one call.
+    let mut attrs = 0;
+    for (flag, attr) in [
+        (MsFlags::MS_NOSUID, crate::plan::MOUNT_ATTR_NOSUID),
+        (MsFlags::MS_NODEV, crate::plan::MOUNT_ATTR_NODEV),
+        (MsFlags::MS_NOEXEC, crate::plan::MOUNT_ATTR_NOEXEC),
+        (MsFlags::MS_RDONLY, crate::plan::MOUNT_ATTR_RDONLY),
+    ] {
+        if m.flags.contains(flag) {
+            attrs |= attr;
+        }
+    }
+    if attrs != 0 {
         let mounted = open_in_root(rootfd, dest, libc::O_PATH).map_err(&merr)?;
-        remount_bind(mounted.as_fd(), flags | MsFlags::MS_RDONLY, true).map_err(&merr)?;
+        berth_sys::mount_setattr(mounted.as_fd(), "", true, attrs, 0, 0).map_err(&merr)?;
     }
     Ok(())
 }
@@ -385,7 +598,10 @@ struct CgroupMount {
 
 impl CgroupMount {
     fn dir_name(&self) -> String {
-        self.mountpoint.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| self.controllers.join(","))
+        self.mountpoint
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.controllers.join(","))
     }
 }
 
@@ -394,7 +610,9 @@ fn host_cgroup_mounts() -> io::Result<Vec<CgroupMount>> {
     let own = fs::read_to_string("/proc/self/cgroup")?;
     let mut out = Vec::new();
     for line in info.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else { continue };
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
         let pf: Vec<&str> = pre.split(' ').collect();
         let qf: Vec<&str> = post.split(' ').collect();
         if pf.len() < 5 || qf.len() < 3 {
@@ -406,7 +624,22 @@ fn host_cgroup_mounts() -> io::Result<Vec<CgroupMount>> {
         }
         let v2 = fstype == "cgroup2";
         let super_opts: Vec<&str> = qf[2].split(',').collect();
-        let known = ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "net_cls", "net_prio", "blkio", "perf_event", "hugetlb", "pids", "rdma", "misc"];
+        let known = [
+            "cpu",
+            "cpuacct",
+            "cpuset",
+            "memory",
+            "devices",
+            "freezer",
+            "net_cls",
+            "net_prio",
+            "blkio",
+            "perf_event",
+            "hugetlb",
+            "pids",
+            "rdma",
+            "misc",
+        ];
         let controllers: Vec<String> = super_opts
             .iter()
             .filter(|o| known.contains(o) || o.starts_with("name="))
@@ -424,7 +657,11 @@ fn host_cgroup_mounts() -> io::Result<Vec<CgroupMount>> {
                 let mut it = l.splitn(3, ':');
                 let (_, ctl, path) = (it.next()?, it.next()?, it.next()?);
                 let set: Vec<&str> = ctl.split(',').filter(|s| !s.is_empty()).collect();
-                let matches = if v2 { set.is_empty() } else { !set.is_empty() && set.iter().all(|c| controllers.iter().any(|x| x == c)) };
+                let matches = if v2 {
+                    set.is_empty()
+                } else {
+                    !set.is_empty() && set.iter().all(|c| controllers.iter().any(|x| x == c))
+                };
                 matches.then(|| path.to_string())
             })
             .next()
@@ -432,14 +669,28 @@ fn host_cgroup_mounts() -> io::Result<Vec<CgroupMount>> {
         if !v2 && controllers.is_empty() {
             continue;
         }
-        out.push(CgroupMount { mountpoint: PathBuf::from(pf[4]), v2, options, controllers, own_path });
+        out.push(CgroupMount {
+            mountpoint: PathBuf::from(pf[4]),
+            v2,
+            options,
+            controllers,
+            own_path,
+        });
     }
     Ok(out)
 }
 
 /// The default devices every container gets (runtime-spec config-linux.md "Default Devices").
 pub fn default_devices() -> Vec<DevicePlan> {
-    let dev = |path: &str, major, minor| DevicePlan { path: PathBuf::from(path), kind: 'c', major, minor, mode: 0o666, uid: 0, gid: 0 };
+    let dev = |path: &str, major, minor| DevicePlan {
+        path: PathBuf::from(path),
+        kind: 'c',
+        major,
+        minor,
+        mode: 0o666,
+        uid: 0,
+        gid: 0,
+    };
     vec![
         dev("/dev/null", 1, 3),
         dev("/dev/zero", 1, 5),
@@ -450,8 +701,16 @@ pub fn default_devices() -> Vec<DevicePlan> {
     ]
 }
 
-fn create_device(rootfd: BorrowedFd<'_>, d: &DevicePlan, in_userns: bool) -> Result<(), RootfsError> {
-    let err = |source| RootfsError::Path { op: "create device", path: d.path.clone(), source };
+fn create_device(
+    rootfd: BorrowedFd<'_>,
+    d: &DevicePlan,
+    in_userns: bool,
+) -> Result<(), RootfsError> {
+    let err = |source| RootfsError::Path {
+        op: "create device",
+        path: d.path.clone(),
+        source,
+    };
     let parent_path = d.path.parent().unwrap_or(Path::new("/dev"));
     let parent = mkdir_all_in_root(rootfd, parent_path, 0o755).map_err(err)?;
     let name = d.path.file_name().unwrap_or_default();
@@ -459,8 +718,14 @@ fn create_device(rootfd: BorrowedFd<'_>, d: &DevicePlan, in_userns: bool) -> Res
         // mknod is not allowed in a user namespace: bind the host's node instead.
         let target = create_file_in_root(rootfd, &d.path).map_err(err)?;
         // Still before pivot_root: the same path names the host's node.
-        mount(Some(&d.path), berth_sys::fd_path(target.as_fd()).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(|e| err(nix_io(e)))?;
+        mount(
+            Some(&d.path),
+            berth_sys::fd_path(target.as_fd()).as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| err(nix_io(e)))?;
         return Ok(());
     }
     let kind = match d.kind {
@@ -470,8 +735,19 @@ fn create_device(rootfd: BorrowedFd<'_>, d: &DevicePlan, in_userns: bool) -> Res
     };
     let dev = nix::sys::stat::makedev(d.major, d.minor);
     // Replace whatever the image put there (a file, a stale node).
-    let _ = nix::unistd::unlinkat(Some(parent.as_raw_fd()), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
-    nix::sys::stat::mknodat(Some(parent.as_raw_fd()), name, kind, Mode::from_bits_truncate(d.mode), dev).map_err(|e| err(nix_io(e)))?;
+    let _ = nix::unistd::unlinkat(
+        Some(parent.as_raw_fd()),
+        name,
+        nix::unistd::UnlinkatFlags::NoRemoveDir,
+    );
+    nix::sys::stat::mknodat(
+        Some(parent.as_raw_fd()),
+        name,
+        kind,
+        Mode::from_bits_truncate(d.mode),
+        dev,
+    )
+    .map_err(|e| err(nix_io(e)))?;
     let node = open_in_root(rootfd, &d.path, libc::O_PATH | libc::O_NOFOLLOW).map_err(err)?;
     let p = berth_sys::fd_path(node.as_fd());
     // mknod is subject to the umask: set the mode explicitly, then the owner.
@@ -488,10 +764,24 @@ fn create_device(rootfd: BorrowedFd<'_>, d: &DevicePlan, in_userns: bool) -> Res
 }
 
 fn create_dev_symlinks(rootfd: BorrowedFd<'_>, plan: &Plan) -> Result<(), RootfsError> {
-    let dev = open_in_root(rootfd, Path::new("/dev"), libc::O_PATH | libc::O_DIRECTORY)
-        .map_err(|source| RootfsError::Path { op: "open", path: "/dev".into(), source })?;
-    let mut links = vec![("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"), ("/proc/self/fd/2", "stderr")];
-    if plan.mounts.iter().any(|m| m.destination == Path::new("/dev/pts")) {
+    let dev = open_in_root(rootfd, Path::new("/dev"), libc::O_PATH | libc::O_DIRECTORY).map_err(
+        |source| RootfsError::Path {
+            op: "open",
+            path: "/dev".into(),
+            source,
+        },
+    )?;
+    let mut links = vec![
+        ("/proc/self/fd", "fd"),
+        ("/proc/self/fd/0", "stdin"),
+        ("/proc/self/fd/1", "stdout"),
+        ("/proc/self/fd/2", "stderr"),
+    ];
+    if plan
+        .mounts
+        .iter()
+        .any(|m| m.destination == Path::new("/dev/pts"))
+    {
         links.push(("pts/ptmx", "ptmx"));
     }
     if Path::new("/proc/kcore").exists() {
@@ -500,7 +790,13 @@ fn create_dev_symlinks(rootfd: BorrowedFd<'_>, plan: &Plan) -> Result<(), Rootfs
     for (target, name) in links {
         match nix::unistd::symlinkat(target, Some(dev.as_raw_fd()), name) {
             Ok(()) | Err(nix::Error::EEXIST) => {}
-            Err(e) => return Err(RootfsError::Path { op: "symlink", path: Path::new("/dev").join(name), source: nix_io(e) }),
+            Err(e) => {
+                return Err(RootfsError::Path {
+                    op: "symlink",
+                    path: Path::new("/dev").join(name),
+                    source: nix_io(e),
+                })
+            }
         }
     }
     Ok(())
@@ -508,14 +804,23 @@ fn create_dev_symlinks(rootfd: BorrowedFd<'_>, plan: &Plan) -> Result<(), Rootfs
 
 /// Step 5: switch the root. Afterwards cwd is "/" of the container.
 pub fn pivot(prepared: &Prepared, rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
-    let perr = |source| RootfsError::Pivot { path: rootfs.to_path_buf(), source };
+    let perr = |source| RootfsError::Pivot {
+        path: rootfs.to_path_buf(),
+        source,
+    };
     // The old root, to detach it by fd after the pivot (the kernel promises
     // nothing about what "." is after pivot_root).
-    let oldroot: OwnedFd = fs::File::open("/").map_err(|source| RootfsError::Pivot { path: "/".into(), source })?.into();
+    let oldroot: OwnedFd = fs::File::open("/")
+        .map_err(|source| RootfsError::Pivot {
+            path: "/".into(),
+            source,
+        })?
+        .into();
     nix::unistd::fchdir(prepared.rootfd.as_raw_fd()).map_err(|e| perr(nix_io(e)))?;
     if no_pivot {
         // For ramfs/initramfs roots, where pivot_root is impossible.
-        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).map_err(|e| perr(nix_io(e)))?;
+        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+            .map_err(|e| perr(nix_io(e)))?;
         nix::unistd::chroot(".").map_err(|e| perr(nix_io(e)))?;
     } else {
         // pivot_root(".", ".") stacks the old root on top of the new one; the old
@@ -523,7 +828,14 @@ pub fn pivot(prepared: &Prepared, rootfs: &Path, no_pivot: bool) -> Result<(), R
         nix::unistd::pivot_root(".", ".").map_err(|e| perr(nix_io(e)))?;
         nix::unistd::fchdir(oldroot.as_raw_fd()).map_err(|e| perr(nix_io(e)))?;
         // Make the old root rslave before detaching so the unmount can't propagate to the host.
-        mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>).map_err(|e| perr(nix_io(e)))?;
+        mount(
+            None::<&str>,
+            ".",
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| perr(nix_io(e)))?;
         umount2(".", MntFlags::MNT_DETACH).map_err(|e| perr(nix_io(e)))?;
     }
     nix::unistd::chdir("/").map_err(|e| perr(nix_io(e)))?;
@@ -532,7 +844,9 @@ pub fn pivot(prepared: &Prepared, rootfs: &Path, no_pivot: bool) -> Result<(), R
 
 /// After pivot_root: masked paths, read-only paths, read-only root, root propagation.
 pub fn finalize(plan: &Plan) -> Result<(), RootfsError> {
-    let root: OwnedFd = fs::File::open("/").map_err(path_err("open", Path::new("/")))?.into();
+    let root: OwnedFd = fs::File::open("/")
+        .map_err(path_err("open", Path::new("/")))?
+        .into();
     for p in &plan.masked_paths {
         mask_path(root.as_fd(), p)?;
     }
@@ -541,7 +855,12 @@ pub fn finalize(plan: &Plan) -> Result<(), RootfsError> {
     }
     if plan.root_readonly {
         // MS_REC is ignored by a remount: remount "/" itself only, as runc does.
-        remount_bind(root.as_fd(), MsFlags::MS_RDONLY, true).map_err(|source| RootfsError::Mount { target: "/".into(), source })?;
+        remount_bind(root.as_fd(), MsFlags::MS_RDONLY, true).map_err(|source| {
+            RootfsError::Mount {
+                target: "/".into(),
+                source,
+            }
+        })?;
     }
     if let Some(p) = plan.rootfs_propagation {
         mount(None::<&str>, "/", None::<&str>, p, None::<&str>).map_err(mount_err("/"))?;
@@ -553,14 +872,32 @@ fn mask_path(root: BorrowedFd<'_>, p: &Path) -> Result<(), RootfsError> {
     let fd = match open_in_root(root, p, libc::O_PATH) {
         Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
-        Err(source) => return Err(RootfsError::Path { op: "mask", path: p.to_path_buf(), source }),
+        Err(source) => {
+            return Err(RootfsError::Path {
+                op: "mask",
+                path: p.to_path_buf(),
+                source,
+            })
+        }
     };
     let target = berth_sys::fd_path(fd.as_fd());
     let is_dir = fs::metadata(&target).is_ok_and(|m| m.is_dir());
     let res = if is_dir {
-        mount(Some("tmpfs"), target.as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
+        mount(
+            Some("tmpfs"),
+            target.as_str(),
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
     } else {
-        mount(Some("/dev/null"), target.as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        mount(
+            Some("/dev/null"),
+            target.as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
     };
     res.map_err(mount_err(p.display().to_string()))
 }
@@ -569,23 +906,60 @@ fn readonly_path(root: BorrowedFd<'_>, p: &Path) -> Result<(), RootfsError> {
     let fd = match open_in_root(root, p, libc::O_PATH) {
         Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
-        Err(source) => return Err(RootfsError::Path { op: "readonly", path: p.to_path_buf(), source }),
+        Err(source) => {
+            return Err(RootfsError::Path {
+                op: "readonly",
+                path: p.to_path_buf(),
+                source,
+            })
+        }
     };
     let target = berth_sys::fd_path(fd.as_fd());
-    mount(Some(target.as_str()), target.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .map_err(mount_err(p.display().to_string()))?;
-    let mounted = open_in_root(root, p, libc::O_PATH).map_err(|source| RootfsError::Path { op: "readonly", path: p.to_path_buf(), source })?;
-    remount_bind(mounted.as_fd(), MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, true)
-        .map_err(|source| RootfsError::Mount { target: p.display().to_string(), source })
+    mount(
+        Some(target.as_str()),
+        target.as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(mount_err(p.display().to_string()))?;
+    let mounted = open_in_root(root, p, libc::O_PATH).map_err(|source| RootfsError::Path {
+        op: "readonly",
+        path: p.to_path_buf(),
+        source,
+    })?;
+    remount_bind(
+        mounted.as_fd(),
+        MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        true,
+    )
+    .map_err(|source| RootfsError::Mount {
+        target: p.display().to_string(),
+        source,
+    })
 }
 
 /// Bind the pty slave over /dev/console (after pivot_root, so inside the container).
 pub fn mount_console(slave_path: &Path) -> Result<(), RootfsError> {
-    let root: OwnedFd = fs::File::open("/").map_err(path_err("open", Path::new("/")))?.into();
-    let target = create_file_in_root(root.as_fd(), Path::new("/dev/console"))
-        .map_err(|source| RootfsError::Path { op: "create", path: "/dev/console".into(), source })?;
-    mount(Some(slave_path), berth_sys::fd_path(target.as_fd()).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .map_err(mount_err("/dev/console"))
+    let root: OwnedFd = fs::File::open("/")
+        .map_err(path_err("open", Path::new("/")))?
+        .into();
+    let target =
+        create_file_in_root(root.as_fd(), Path::new("/dev/console")).map_err(|source| {
+            RootfsError::Path {
+                op: "create",
+                path: "/dev/console".into(),
+                source,
+            }
+        })?;
+    mount(
+        Some(slave_path),
+        berth_sys::fd_path(target.as_fd()).as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(mount_err("/dev/console"))
 }
 
 /// Bytes of a path, for messages about non-UTF-8 names.

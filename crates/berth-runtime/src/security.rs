@@ -14,8 +14,13 @@
 use std::str::FromStr;
 
 use caps::{CapSet, Capability, CapsHashSet};
-use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
-use oci_spec::runtime::{Arch, LinuxCapabilities, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator};
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
+use oci_spec::runtime::{
+    Arch, LinuxCapabilities, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag,
+    LinuxSeccompOperator,
+};
 
 use crate::plan::ProcessPlan;
 
@@ -24,13 +29,19 @@ pub enum SecurityError {
     #[error("capabilities: {op}: {msg}")]
     Caps { op: &'static str, msg: String },
     #[error("{op}: {source}")]
-    Sys { op: &'static str, source: nix::Error },
+    Sys {
+        op: &'static str,
+        source: nix::Error,
+    },
     #[error("seccomp: {0}")]
     Seccomp(String),
 }
 
 fn caps_err(op: &'static str) -> impl FnOnce(caps::errors::CapsError) -> SecurityError {
-    move |e| SecurityError::Caps { op, msg: e.to_string() }
+    move |e| SecurityError::Caps {
+        op,
+        msg: e.to_string(),
+    }
 }
 
 /// Capabilities named in the spec that this kernel knows; unknown names are
@@ -39,19 +50,30 @@ fn to_set(list: &Option<oci_spec::runtime::Capabilities>) -> CapsHashSet {
     let mut out = CapsHashSet::new();
     let last = last_cap();
     for c in list.iter().flatten() {
-        let name = serde_json::to_value(c).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let name = serde_json::to_value(c)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
         match Capability::from_str(&name) {
             Ok(cap) if u32::from(cap.index()) <= last => {
                 out.insert(cap);
             }
-            _ => crate::logging::warn(&format!("capability {name} is not known to this kernel; ignored")),
+            _ => crate::logging::warn(&format!(
+                "capability {name} is not known to this kernel; ignored"
+            )),
         }
     }
     out
 }
 
 fn last_cap() -> u32 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40)
+    static LAST: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *LAST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(40)
+    })
 }
 
 /// Step 1: drop every capability not in the bounding set.
@@ -73,10 +95,17 @@ pub fn switch_user(p: &ProcessPlan, setgroups_allowed: bool) -> Result<(), Secur
     let sys = |op| move |source| SecurityError::Sys { op, source };
     nix::sys::prctl::set_keepcaps(true).map_err(sys("prctl(PR_SET_KEEPCAPS)"))?;
     if setgroups_allowed {
-        let groups: Vec<Gid> = p.additional_gids.iter().map(|g| Gid::from_raw(*g)).collect();
+        let groups: Vec<Gid> = p
+            .additional_gids
+            .iter()
+            .map(|g| Gid::from_raw(*g))
+            .collect();
         setgroups(&groups).map_err(sys("setgroups"))?;
     } else if !p.additional_gids.is_empty() {
-        return Err(SecurityError::Sys { op: "setgroups (denied in this user namespace)", source: nix::Error::EPERM });
+        return Err(SecurityError::Sys {
+            op: "setgroups (denied in this user namespace)",
+            source: nix::Error::EPERM,
+        });
     }
     let g = Gid::from_raw(p.gid);
     setresgid(g, g, g).map_err(sys("setresgid"))?;
@@ -110,7 +139,10 @@ pub fn apply_capabilities(c: &LinuxCapabilities) -> Result<(), SecurityError> {
 }
 
 pub fn set_no_new_privs() -> Result<(), SecurityError> {
-    nix::sys::prctl::set_no_new_privs().map_err(|source| SecurityError::Sys { op: "prctl(PR_SET_NO_NEW_PRIVS)", source })
+    nix::sys::prctl::set_no_new_privs().map_err(|source| SecurityError::Sys {
+        op: "prctl(PR_SET_NO_NEW_PRIVS)",
+        source,
+    })
 }
 
 /// Compile the spec's seccomp section into a libseccomp filter (not loaded yet).
@@ -120,12 +152,15 @@ pub fn compile_seccomp(s: &LinuxSeccomp) -> Result<ScmpFilterContext, SecurityEr
         move |err: libseccomp::error::SeccompError| SecurityError::Seccomp(format!("{what}: {err}"))
     };
     if s.listener_path().is_some() {
-        return Err(SecurityError::Seccomp("listenerPath (user notification) is not supported".into()));
+        return Err(SecurityError::Seccomp(
+            "listenerPath (user notification) is not supported".into(),
+        ));
     }
     let default = action(s.default_action(), s.default_errno_ret())?;
     let mut ctx = ScmpFilterContext::new(default).map_err(e("new filter"))?;
     // A syscall from an architecture not listed must fail, not slip through.
-    ctx.set_act_badarch(ScmpAction::KillProcess).map_err(e("bad arch action"))?;
+    ctx.set_act_badarch(ScmpAction::KillProcess)
+        .map_err(e("bad arch action"))?;
     // We set no_new_privs ourselves when the spec asks; libseccomp must not force it.
     ctx.set_ctl_nnp(false).map_err(e("nnp"))?;
     for a in s.architectures().clone().unwrap_or_default() {
@@ -153,7 +188,8 @@ pub fn compile_seccomp(s: &LinuxSeccomp) -> Result<ScmpFilterContext, SecurityEr
                 ctx.set_ctl_tsync(true).map_err(e("flag tsync"))?;
             }
             LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
-                ctx.set_ctl_waitkill(true).map_err(e("flag wait_killable_recv"))?;
+                ctx.set_ctl_waitkill(true)
+                    .map_err(e("flag wait_killable_recv"))?;
             }
         }
     }
@@ -175,9 +211,16 @@ pub fn compile_seccomp(s: &LinuxSeccomp) -> Result<ScmpFilterContext, SecurityEr
                 // OCI: value is the mask, valueTwo the value compared against.
                 LinuxSeccompOperator::ScmpCmpMaskedEq => ScmpCompareOp::MaskedEqual(a.value()),
             };
-            let datum = if matches!(a.op(), LinuxSeccompOperator::ScmpCmpMaskedEq) { a.value_two().unwrap_or(0) } else { a.value() };
+            let datum = if matches!(a.op(), LinuxSeccompOperator::ScmpCmpMaskedEq) {
+                a.value_two().unwrap_or(0)
+            } else {
+                a.value()
+            };
             if a.index() > 5 {
-                return Err(SecurityError::Seccomp(format!("argument index {} out of range", a.index())));
+                return Err(SecurityError::Seccomp(format!(
+                    "argument index {} out of range",
+                    a.index()
+                )));
             }
             conds.push(ScmpArgCompare::new(a.index() as u32, op, datum));
         }
@@ -187,7 +230,11 @@ pub fn compile_seccomp(s: &LinuxSeccomp) -> Result<ScmpFilterContext, SecurityEr
                 crate::logging::debug(&format!("seccomp: unknown syscall {name} skipped"));
                 continue;
             };
-            let res = if conds.is_empty() { ctx.add_rule(act, nr) } else { ctx.add_rule_conditional(act, nr, &conds) };
+            let res = if conds.is_empty() {
+                ctx.add_rule(act, nr)
+            } else {
+                ctx.add_rule_conditional(act, nr, &conds)
+            };
             res.map_err(e(&format!("rule for {name}")))?;
         }
     }
@@ -196,21 +243,30 @@ pub fn compile_seccomp(s: &LinuxSeccomp) -> Result<ScmpFilterContext, SecurityEr
 
 fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction, SecurityError> {
     Ok(match a {
-        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => ScmpAction::KillThread,
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
+            ScmpAction::KillThread
+        }
         LinuxSeccompAction::ScmpActKillProcess => ScmpAction::KillProcess,
         LinuxSeccompAction::ScmpActTrap => ScmpAction::Trap,
-        LinuxSeccompAction::ScmpActErrno => ScmpAction::Errno(errno.unwrap_or(libc::EPERM as u32) as i32),
-        LinuxSeccompAction::ScmpActTrace => ScmpAction::Trace(errno.unwrap_or(libc::EPERM as u32) as u16),
+        LinuxSeccompAction::ScmpActErrno => {
+            ScmpAction::Errno(errno.unwrap_or(libc::EPERM as u32) as i32)
+        }
+        LinuxSeccompAction::ScmpActTrace => {
+            ScmpAction::Trace(errno.unwrap_or(libc::EPERM as u32) as u16)
+        }
         LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
         LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
         LinuxSeccompAction::ScmpActNotify => {
-            return Err(SecurityError::Seccomp("SCMP_ACT_NOTIFY needs listenerPath, which is not supported".into()))
+            return Err(SecurityError::Seccomp(
+                "SCMP_ACT_NOTIFY needs listenerPath, which is not supported".into(),
+            ))
         }
     })
 }
 
 pub fn load_seccomp(ctx: &ScmpFilterContext) -> Result<(), SecurityError> {
-    ctx.load().map_err(|e| SecurityError::Seccomp(format!("load: {e}")))
+    ctx.load()
+        .map_err(|e| SecurityError::Seccomp(format!("load: {e}")))
 }
 
 #[cfg(test)]

@@ -72,7 +72,8 @@ impl Drop for Undo<'_> {
 }
 
 pub fn create(root: &Root, opts: &CreateOpts<'_>) -> Result<Created> {
-    let bundle = fs::canonicalize(opts.bundle).with_context(|| format!("bundle {}", opts.bundle.display()))?;
+    let bundle = fs::canonicalize(opts.bundle)
+        .with_context(|| format!("bundle {}", opts.bundle.display()))?;
     let spec = crate::plan::load_spec(&bundle)?;
     let plan = crate::plan::from_spec(&spec, &bundle)?;
     if plan.process.terminal && opts.console_socket.is_none() && !opts.foreground_tty {
@@ -86,25 +87,43 @@ pub fn create(root: &Root, opts: &CreateOpts<'_>) -> Result<Created> {
         crate::security::compile_seccomp(s)?;
     }
     let console = match opts.console_socket {
-        Some(p) => Some(OwnedFd::from(UnixStream::connect(p).with_context(|| format!("connect console socket {}", p.display()))?)),
+        Some(p) => Some(OwnedFd::from(
+            UnixStream::connect(p)
+                .with_context(|| format!("connect console socket {}", p.display()))?,
+        )),
         None => None,
     };
-    let hier = berth_cgroups::Hierarchy::detect()?;
-    let cg = berth_cgroups::Manager::new(&hier, plan.cgroups_path.as_deref(), opts.id)?;
+    crate::logging::phase("plan done");
+    let cg = crate::cgroup::new_manager(plan.cgroups_path.as_deref(), opts.id)?;
 
     let dir = root.reserve(opts.id)?;
-    let mut undo = Undo { root, id: opts.id.to_string(), cgroup: None, pids: Vec::new(), armed: true };
+    let mut undo = Undo {
+        root,
+        id: opts.id.to_string(),
+        cgroup: None,
+        pids: Vec::new(),
+        armed: true,
+    };
     let fifo_path = dir.join(crate::state::FIFO_NAME);
-    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o600)).with_context(|| format!("mkfifo {}", fifo_path.display()))?;
+    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .with_context(|| format!("mkfifo {}", fifo_path.display()))?;
     // O_RDWR never blocks on a fifo; the init inherits it and reads from it.
-    let fifo: OwnedFd = fs::OpenOptions::new().read(true).write(true).open(&fifo_path).context("open exec fifo")?.into();
+    let fifo: OwnedFd = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo_path)
+        .context("open exec fifo")?
+        .into();
 
+    crate::logging::phase("state dir + fifo");
     cg.create()?;
     undo.cgroup = Some(berth_cgroups::Manager::from_paths(&cg.paths()));
+    crate::logging::phase("cgroup dirs");
     if let Some(r) = &plan.resources {
         cg.set(r)?;
     }
 
+    crate::logging::phase("cgroup created+set");
     berth_sys::set_child_subreaper()?;
     let (parent_chan, child_chan) = sync::pair()?;
     let owner = nix::unistd::getuid().as_raw();
@@ -132,6 +151,7 @@ pub fn create(root: &Root, opts: &CreateOpts<'_>) -> Result<Created> {
             // In the cgroup before the stage runs anything: the init and everything
             // it forks inherit it.
             cg.apply(stage)?;
+            crate::logging::phase("cgroup applied");
             parent_chan.send(&Msg::CgroupReady)?;
 
             let mut pid = 0;
@@ -143,14 +163,20 @@ pub fn create(root: &Root, opts: &CreateOpts<'_>) -> Result<Created> {
                 bundle: bundle.clone(),
                 rootfs: plan.rootfs.clone(),
                 created: crate::logging::rfc3339_now(),
-                owner: if owner == 0 { "root".into() } else { owner.to_string() },
+                owner: if owner == 0 {
+                    "root".into()
+                } else {
+                    owner.to_string()
+                },
                 annotations: spec.annotations().clone().unwrap_or_default(),
                 cgroup: cg.paths(),
                 config: serde_json::to_value(&spec)?,
                 use_systemd: false,
             };
             loop {
-                let (msg, fd) = parent_chan.recv_fd().map_err(|e| remote(e, "create container"))?;
+                let (msg, fd) = parent_chan
+                    .recv_fd()
+                    .map_err(|e| remote(e, "create container"))?;
                 match msg {
                     Msg::MapRequest => {
                         write_id_maps(stage, &plan.uid_mappings, &plan.gid_mappings)?;
@@ -167,8 +193,16 @@ pub fn create(root: &Root, opts: &CreateOpts<'_>) -> Result<Created> {
                     }
                     Msg::CreateRuntime => {
                         let state_json = serde_json::to_string(&st.oci(Status::Creating))?;
-                        crate::hooks::run_all("prestart", &plan.hooks.prestart().clone(), &state_json)?;
-                        crate::hooks::run_all("createRuntime", &plan.hooks.create_runtime().clone(), &state_json)?;
+                        crate::hooks::run_all(
+                            "prestart",
+                            &plan.hooks.prestart().clone(),
+                            &state_json,
+                        )?;
+                        crate::hooks::run_all(
+                            "createRuntime",
+                            &plan.hooks.create_runtime().clone(),
+                            &state_json,
+                        )?;
                         parent_chan.send(&Msg::HooksDone { state: state_json })?;
                     }
                     Msg::Pty => pty = fd,
@@ -179,6 +213,7 @@ pub fn create(root: &Root, opts: &CreateOpts<'_>) -> Result<Created> {
             if pid == 0 {
                 bail!("create: init never reported its pid");
             }
+            crate::logging::phase("init ready");
             root.save(&st)?;
             if let Some(p) = opts.pid_file {
                 write_pid_file(p, pid)?;
@@ -201,7 +236,11 @@ fn remote(e: SyncError, what: &str) -> anyhow::Error {
 /// user maps only itself directly, and uses newuidmap/newgidmap (setuid helpers
 /// from shadow's uidmap package) for ranges from /etc/subuid.
 fn write_id_maps(pid: i32, uids: &[IdMap], gids: &[IdMap]) -> Result<()> {
-    let fmt = |m: &[IdMap]| m.iter().map(|x| format!("{} {} {}\n", x.container_id, x.host_id, x.size)).collect::<String>();
+    let fmt = |m: &[IdMap]| {
+        m.iter()
+            .map(|x| format!("{} {} {}\n", x.container_id, x.host_id, x.size))
+            .collect::<String>()
+    };
     let euid = nix::unistd::geteuid().as_raw();
     let only_self = uids.len() == 1 && uids[0].host_id == euid && uids[0].size == 1;
     if euid == 0 || only_self {
@@ -209,17 +248,25 @@ fn write_id_maps(pid: i32, uids: &[IdMap], gids: &[IdMap]) -> Result<()> {
             // An unprivileged gid_map needs setgroups denied first (user_namespaces(7)).
             fs::write(format!("/proc/{pid}/setgroups"), "deny").context("write setgroups")?;
         }
-        fs::write(format!("/proc/{pid}/uid_map"), fmt(uids)).with_context(|| format!("write uid_map for {pid}"))?;
-        fs::write(format!("/proc/{pid}/gid_map"), fmt(gids)).with_context(|| format!("write gid_map for {pid}"))?;
+        fs::write(format!("/proc/{pid}/uid_map"), fmt(uids))
+            .with_context(|| format!("write uid_map for {pid}"))?;
+        fs::write(format!("/proc/{pid}/gid_map"), fmt(gids))
+            .with_context(|| format!("write gid_map for {pid}"))?;
         return Ok(());
     }
     for (tool, maps) in [("newuidmap", uids), ("newgidmap", gids)] {
         let mut cmd = std::process::Command::new(tool);
         cmd.arg(pid.to_string());
         for m in maps {
-            cmd.args([m.container_id.to_string(), m.host_id.to_string(), m.size.to_string()]);
+            cmd.args([
+                m.container_id.to_string(),
+                m.host_id.to_string(),
+                m.size.to_string(),
+            ]);
         }
-        let out = cmd.output().with_context(|| format!("run {tool} (install the uidmap package)"))?;
+        let out = cmd
+            .output()
+            .with_context(|| format!("run {tool} (install the uidmap package)"))?;
         if !out.status.success() {
             bail!("{tool}: {}", String::from_utf8_lossy(&out.stderr).trim());
         }
@@ -229,9 +276,18 @@ fn write_id_maps(pid: i32, uids: &[IdMap], gids: &[IdMap]) -> Result<()> {
 
 /// Atomically (temp + rename) write a pid file, as runc does: readers never see it half-written.
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()));
-    fs::write(&tmp, pid.to_string()).with_context(|| format!("write pid file {}", tmp.display()))?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    ));
+    fs::write(&tmp, pid.to_string())
+        .with_context(|| format!("write pid file {}", tmp.display()))?;
     fs::rename(&tmp, path).with_context(|| format!("write pid file {}", path.display()))?;
     Ok(())
 }
@@ -255,7 +311,10 @@ pub fn exec(root: &Root, st: &State, plan: &Plan, opts: &ExecOpts<'_>) -> Result
         crate::security::compile_seccomp(s)?;
     }
     let console = match opts.console_socket {
-        Some(path) => Some(OwnedFd::from(UnixStream::connect(path).with_context(|| format!("connect console socket {}", path.display()))?)),
+        Some(path) => Some(OwnedFd::from(
+            UnixStream::connect(path)
+                .with_context(|| format!("connect console socket {}", path.display()))?,
+        )),
         None => None,
     };
     // Namespace files of the init, opened now: if it dies meanwhile we fail here, not halfway.
@@ -270,7 +329,7 @@ pub fn exec(root: &Root, st: &State, plan: &Plan, opts: &ExecOpts<'_>) -> Result
 
     berth_sys::set_child_subreaper()?;
     let (parent_chan, child_chan) = sync::pair()?;
-    let cg = berth_cgroups::Manager::from_paths(&st.cgroup);
+    let cg = crate::cgroup::manager_of(st);
     match berth_sys::fork()? {
         berth_sys::ForkResult::Child => {
             drop(parent_chan);
@@ -299,7 +358,9 @@ pub fn exec(root: &Root, st: &State, plan: &Plan, opts: &ExecOpts<'_>) -> Result
             if let Err(e) = cg.apply(stage) {
                 return Err(fail(e.into()));
             }
-            parent_chan.send(&Msg::CgroupReady).map_err(|e| fail(e.into()))?;
+            parent_chan
+                .send(&Msg::CgroupReady)
+                .map_err(|e| fail(e.into()))?;
             let mut pid = 0;
             let mut pty = None;
             loop {
@@ -337,8 +398,12 @@ pub fn exec(root: &Root, st: &State, plan: &Plan, opts: &ExecOpts<'_>) -> Result
 
 fn same_ns(fd: BorrowedFd<'_>, name: &str) -> bool {
     use std::os::unix::fs::MetadataExt;
-    let Ok(ours) = fs::metadata(format!("/proc/self/ns/{name}")) else { return false };
-    let Ok(theirs) = nix::sys::stat::fstat(fd.as_raw_fd()) else { return false };
+    let Ok(ours) = fs::metadata(format!("/proc/self/ns/{name}")) else {
+        return false;
+    };
+    let Ok(theirs) = nix::sys::stat::fstat(fd.as_raw_fd()) else {
+        return false;
+    };
     ours.ino() == theirs.st_ino && ours.dev() == theirs.st_dev
 }
 
@@ -350,12 +415,24 @@ pub fn wait_foreground(pid: i32, pty: Option<OwnedFd>) -> Result<i32> {
 
     let mut mask = SigSet::empty();
     for s in Signal::iterator() {
-        if !matches!(s, Signal::SIGKILL | Signal::SIGSTOP | Signal::SIGSEGV | Signal::SIGBUS | Signal::SIGILL | Signal::SIGFPE | Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU) {
+        if !matches!(
+            s,
+            Signal::SIGKILL
+                | Signal::SIGSTOP
+                | Signal::SIGSEGV
+                | Signal::SIGBUS
+                | Signal::SIGILL
+                | Signal::SIGFPE
+                | Signal::SIGTSTP
+                | Signal::SIGTTIN
+                | Signal::SIGTTOU
+        ) {
             mask.add(s);
         }
     }
     mask.thread_block().context("block signals")?;
-    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).context("signalfd")?;
+    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .context("signalfd")?;
     let target = Pid::from_raw(pid);
 
     let stdin = std::io::stdin();
@@ -385,7 +462,10 @@ pub fn wait_foreground(pid: i32, pty: Option<OwnedFd>) -> Result<i32> {
             Err(nix::Error::EINTR) => continue,
             Err(e) => return Err(e).context("poll"),
         }
-        let rev: Vec<PollFlags> = fds.iter().map(|f| f.revents().unwrap_or(PollFlags::empty())).collect();
+        let rev: Vec<PollFlags> = fds
+            .iter()
+            .map(|f| f.revents().unwrap_or(PollFlags::empty()))
+            .collect();
         drop(fds);
         if !rev[0].is_empty() {
             while let Ok(Some(info)) = sfd.read_signal() {
@@ -393,7 +473,9 @@ pub fn wait_foreground(pid: i32, pty: Option<OwnedFd>) -> Result<i32> {
                 if sig == libc::SIGCHLD {
                     reap(target, &mut exit_code);
                 } else if sig == libc::SIGWINCH {
-                    if let (Some(m), Ok((rows, cols))) = (&pty, berth_sys::window_size(stdin.as_fd())) {
+                    if let (Some(m), Ok((rows, cols))) =
+                        (&pty, berth_sys::window_size(stdin.as_fd()))
+                    {
                         let _ = berth_sys::set_window_size(m.as_fd(), rows, cols);
                     }
                 } else if let Ok(s) = Signal::try_from(sig) {
@@ -402,7 +484,8 @@ pub fn wait_foreground(pid: i32, pty: Option<OwnedFd>) -> Result<i32> {
             }
         }
         if let Some(m) = &pty {
-            if rev.len() > 1 && !rev[1].is_empty() && !copy_once(m.as_fd(), &mut std::io::stdout()) {
+            if rev.len() > 1 && !rev[1].is_empty() && !copy_once(m.as_fd(), &mut std::io::stdout())
+            {
                 // EIO: every slave fd is closed; the process is on its way out.
                 reap_blocking(target, &mut exit_code);
             }
@@ -419,7 +502,10 @@ pub fn wait_foreground(pid: i32, pty: Option<OwnedFd>) -> Result<i32> {
     }
     if let Some(m) = &pty {
         // Whatever the process wrote just before exiting.
-        let _ = nix::fcntl::fcntl(m.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
+        let _ = nix::fcntl::fcntl(
+            m.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        );
         while copy_once(m.as_fd(), &mut std::io::stdout()) {}
     }
     drop(raw_guard);
@@ -431,7 +517,9 @@ fn reap(target: Pid, exit_code: &mut Option<i32>) {
     loop {
         match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(p, code)) if p == target => *exit_code = Some(code),
-            Ok(WaitStatus::Signaled(p, sig, _)) if p == target => *exit_code = Some(128 + sig as i32),
+            Ok(WaitStatus::Signaled(p, sig, _)) if p == target => {
+                *exit_code = Some(128 + sig as i32)
+            }
             Ok(WaitStatus::StillAlive) | Err(_) => return,
             Ok(_) => continue,
         }
@@ -483,7 +571,10 @@ impl RawMode {
         let mut raw = saved.clone();
         cfmakeraw(&mut raw);
         tcsetattr(fd, SetArg::TCSANOW, &raw).ok()?;
-        Some(RawMode { fd: fd.as_raw_fd(), saved })
+        Some(RawMode {
+            fd: fd.as_raw_fd(),
+            saved,
+        })
     }
 }
 
@@ -492,7 +583,11 @@ impl Drop for RawMode {
         // SAFETY-free: BorrowedFd from a raw fd that stays open (stdin) for our lifetime.
         let fd = std::io::stdin();
         if fd.as_raw_fd() == self.fd {
-            let _ = nix::sys::termios::tcsetattr(fd.as_fd(), nix::sys::termios::SetArg::TCSANOW, &self.saved);
+            let _ = nix::sys::termios::tcsetattr(
+                fd.as_fd(),
+                nix::sys::termios::SetArg::TCSANOW,
+                &self.saved,
+            );
         }
     }
 }
@@ -502,6 +597,8 @@ pub fn absolute(p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {
-        std::env::current_dir().map(|c| c.join(p)).unwrap_or_else(|_| p.to_path_buf())
+        std::env::current_dir()
+            .map(|c| c.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
     }
 }

@@ -4,17 +4,37 @@
 use serde_json::{json, Value};
 
 const MASKED: &[&str] = &[
-    "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-    "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi",
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/sys/firmware",
+    "/proc/scsi",
 ];
-const READONLY: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+const READONLY: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 /// The default spec. `rootless` maps the caller to root in a user namespace,
 /// keeps the host network (no netns can be wired up without privilege) and
 /// bind-mounts /sys (sysfs can't be mounted without owning a netns).
 pub fn default_spec(rootless: bool) -> Value {
     let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
-    let mut devpts = vec!["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"];
+    let mut devpts = vec![
+        "nosuid",
+        "noexec",
+        "newinstance",
+        "ptmxmode=0666",
+        "mode=0620",
+    ];
     if !rootless {
         devpts.push("gid=5");
     }
@@ -115,7 +135,8 @@ mod tests {
 
     #[test]
     fn default_spec_parses_and_plans() {
-        let spec: oci_spec::runtime::Spec = serde_json::from_value(default_spec(false)).expect("valid spec");
+        let spec: oci_spec::runtime::Spec =
+            serde_json::from_value(default_spec(false)).expect("valid spec");
         let dir = tempfile::tempdir().expect("tmp");
         std::fs::create_dir(dir.path().join("rootfs")).expect("rootfs");
         let plan = crate::plan::from_spec(&spec, dir.path()).expect("plans");
@@ -126,7 +147,8 @@ mod tests {
 
     #[test]
     fn rootless_spec_has_user_namespace() {
-        let spec: oci_spec::runtime::Spec = serde_json::from_value(default_spec(true)).expect("valid spec");
+        let spec: oci_spec::runtime::Spec =
+            serde_json::from_value(default_spec(true)).expect("valid spec");
         let dir = tempfile::tempdir().expect("tmp");
         std::fs::create_dir(dir.path().join("rootfs")).expect("rootfs");
         let plan = crate::plan::from_spec(&spec, dir.path()).expect("plans");

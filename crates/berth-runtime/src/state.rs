@@ -24,11 +24,21 @@ pub enum StateError {
     #[error("container {0} does not exist")]
     NotFound(String),
     #[error("root {path}: {source}")]
-    Root { path: PathBuf, source: std::io::Error },
+    Root {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{op} {path}: {source}")]
-    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("parse {path}: {source}")]
-    Parse { path: PathBuf, source: serde_json::Error },
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,7 +104,9 @@ pub fn validate_id(id: &str) -> Result<(), StateError> {
         && id != "."
         && id != ".."
         && id.len() <= 1024
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'));
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'));
     if ok {
         Ok(())
     } else {
@@ -110,11 +122,20 @@ pub struct Root {
 impl Root {
     /// Open (creating with 0700 if needed) the root directory and check it is writable.
     pub fn open(path: &Path) -> Result<Root, StateError> {
-        let err = |source| StateError::Root { path: path.to_path_buf(), source };
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(path).map_err(err)?;
+        let err = |source| StateError::Root {
+            path: path.to_path_buf(),
+            source,
+        };
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .map_err(err)?;
         nix::unistd::access(path, nix::unistd::AccessFlags::W_OK)
             .map_err(|e| err(std::io::Error::from_raw_os_error(e as i32)))?;
-        Ok(Root { path: path.to_path_buf() })
+        Ok(Root {
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn dir(&self, id: &str) -> PathBuf {
@@ -127,8 +148,14 @@ impl Root {
         let dir = self.dir(id);
         match fs::DirBuilder::new().mode(0o711).create(&dir) {
             Ok(()) => Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(StateError::Exists(id.to_string())),
-            Err(source) => Err(StateError::Io { op: "mkdir", path: dir, source }),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(StateError::Exists(id.to_string()))
+            }
+            Err(source) => Err(StateError::Io {
+                op: "mkdir",
+                path: dir,
+                source,
+            }),
         }
     }
 
@@ -137,8 +164,16 @@ impl Root {
         let path = self.dir(id).join("state.json");
         let text = match fs::read(&path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(StateError::NotFound(id.to_string())),
-            Err(source) => return Err(StateError::Io { op: "read", path, source }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StateError::NotFound(id.to_string()))
+            }
+            Err(source) => {
+                return Err(StateError::Io {
+                    op: "read",
+                    path,
+                    source,
+                })
+            }
         };
         serde_json::from_slice(&text).map_err(|source| StateError::Parse { path, source })
     }
@@ -148,14 +183,21 @@ impl Root {
         let dir = self.dir(&st.id);
         let tmp = dir.join("state.json.tmp");
         let path = dir.join("state.json");
-        let body = serde_json::to_vec(st).map_err(|source| StateError::Parse { path: path.clone(), source })?;
+        let body = serde_json::to_vec(st).map_err(|source| StateError::Parse {
+            path: path.clone(),
+            source,
+        })?;
         let write = || -> std::io::Result<()> {
             let mut f = fs::File::create(&tmp)?;
             f.write_all(&body)?;
             f.set_permissions(fs::Permissions::from_mode(0o600))?;
             fs::rename(&tmp, &path)
         };
-        write().map_err(|source| StateError::Io { op: "write", path: path.clone(), source })
+        write().map_err(|source| StateError::Io {
+            op: "write",
+            path: path.clone(),
+            source,
+        })
     }
 
     pub fn remove(&self, id: &str) -> Result<(), StateError> {
@@ -163,14 +205,21 @@ impl Root {
         match fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(StateError::Io { op: "remove", path: dir, source }),
+            Err(source) => Err(StateError::Io {
+                op: "remove",
+                path: dir,
+                source,
+            }),
         }
     }
 
     /// Every container id under the root, sorted.
     pub fn ids(&self) -> Result<Vec<String>, StateError> {
         let mut ids = Vec::new();
-        let rd = fs::read_dir(&self.path).map_err(|source| StateError::Root { path: self.path.clone(), source })?;
+        let rd = fs::read_dir(&self.path).map_err(|source| StateError::Root {
+            path: self.path.clone(),
+            source,
+        })?;
         for e in rd.flatten() {
             if e.path().join("state.json").exists() {
                 ids.push(e.file_name().to_string_lossy().into_owned());
@@ -212,7 +261,11 @@ impl State {
             oci_version: OCI_VERSION,
             id: &self.id,
             status: status.as_str(),
-            pid: if status == Status::Stopped { 0 } else { self.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
             bundle: &self.bundle,
             annotations: &self.annotations,
         }

@@ -26,7 +26,10 @@
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -34,19 +37,28 @@ pub enum Msg {
     CgroupReady,
     MapRequest,
     MapDone,
-    InitPid { pid: i32 },
+    InitPid {
+        pid: i32,
+    },
     CreateRuntime,
     /// Carries the OCI state JSON for the hooks the init runs itself.
-    HooksDone { state: String },
+    HooksDone {
+        state: String,
+    },
     Pty,
     Ready,
-    Error { msg: String },
+    Error {
+        msg: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     #[error("sync: {op}: {source}")]
-    Io { op: &'static str, source: nix::Error },
+    Io {
+        op: &'static str,
+        source: nix::Error,
+    },
     #[error("sync: peer closed the channel")]
     Closed,
     #[error("sync: bad message: {0}")]
@@ -63,8 +75,16 @@ pub struct Channel {
 }
 
 pub fn pair() -> Result<(Channel, Channel), SyncError> {
-    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
-        .map_err(|source| SyncError::Io { op: "socketpair", source })?;
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|source| SyncError::Io {
+        op: "socketpair",
+        source,
+    })?;
     Ok((Channel { fd: a }, Channel { fd: b }))
 }
 
@@ -89,8 +109,14 @@ impl Channel {
             }
             None => vec![],
         };
-        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)
-            .map_err(|source| SyncError::Io { op: "send", source })?;
+        sendmsg::<()>(
+            self.fd.as_raw_fd(),
+            &iov,
+            &cmsg,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .map_err(|source| SyncError::Io { op: "send", source })?;
         Ok(())
     }
 
@@ -104,10 +130,18 @@ impl Channel {
         let mut cmsg_space = nix::cmsg_space!([RawFd; 1]);
         let (n, fd) = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
-            match recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut cmsg_space), MsgFlags::MSG_CMSG_CLOEXEC) {
+            match recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg_space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
                 Ok(r) => {
                     let mut fd = None;
-                    for c in r.cmsgs().map_err(|source| SyncError::Io { op: "recv", source })? {
+                    for c in r
+                        .cmsgs()
+                        .map_err(|source| SyncError::Io { op: "recv", source })?
+                    {
                         if let ControlMessageOwned::ScmRights(fds) = c {
                             for f in fds {
                                 let owned = berth_sys::own_fd(f);
@@ -137,7 +171,10 @@ impl Channel {
     pub fn expect(&self, want: Msg, name: &'static str) -> Result<(), SyncError> {
         let got = self.recv()?;
         if got != want {
-            return Err(SyncError::Unexpected { expected: name, got });
+            return Err(SyncError::Unexpected {
+                expected: name,
+                got,
+            });
         }
         Ok(())
     }

@@ -28,7 +28,13 @@ pub fn fork() -> io::Result<ForkResult> {
 }
 
 /// openat2(2) resolving `path` with `resolve` flags (e.g. RESOLVE_IN_ROOT) from `dirfd`.
-pub fn openat2(dirfd: BorrowedFd<'_>, path: &Path, flags: i32, mode: u32, resolve: u64) -> io::Result<OwnedFd> {
+pub fn openat2(
+    dirfd: BorrowedFd<'_>,
+    path: &Path,
+    flags: i32,
+    mode: u32,
+    resolve: u64,
+) -> io::Result<OwnedFd> {
     let cpath = cstring(path)?;
     #[repr(C)]
     struct OpenHow {
@@ -36,7 +42,11 @@ pub fn openat2(dirfd: BorrowedFd<'_>, path: &Path, flags: i32, mode: u32, resolv
         mode: u64,
         resolve: u64,
     }
-    let how = OpenHow { flags: (flags | libc::O_CLOEXEC) as u64, mode: mode as u64, resolve };
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: mode as u64,
+        resolve,
+    };
     loop {
         // SAFETY: `cpath` is a valid NUL-terminated string and `how` has the
         // layout of struct open_how (OPEN_HOW_SIZE_VER0 = 24 bytes); the kernel
@@ -72,7 +82,14 @@ pub const RESOLVE_NO_XDEV: u64 = libc::RESOLVE_NO_XDEV;
 /// from reaching the container program: CVE-2024-21626.
 pub fn cloexec_from(first: u32) -> io::Result<()> {
     // SAFETY: close_range only changes fd flags of this process; no memory is passed.
-    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if ret < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -95,7 +112,13 @@ pub fn join_session_keyring(name: &str) -> io::Result<()> {
     let cname = CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
     // SAFETY: `cname` is a valid C string for the duration of the call.
-    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, cname.as_ptr()) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            cname.as_ptr(),
+        )
+    };
     if ret < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -114,9 +137,20 @@ pub fn set_controlling_terminal(fd: BorrowedFd<'_>) -> io::Result<()> {
 
 /// Set the window size of a terminal (TIOCSWINSZ).
 pub fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<()> {
-    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCSWINSZ reads a winsize struct we own for the whole call.
-    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws as *const libc::winsize) };
+    let ret = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TIOCSWINSZ,
+            &ws as *const libc::winsize,
+        )
+    };
     if ret < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -125,9 +159,20 @@ pub fn set_window_size(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<(
 
 /// Read the window size of a terminal (TIOCGWINSZ).
 pub fn window_size(fd: BorrowedFd<'_>) -> io::Result<(u16, u16)> {
-    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCGWINSZ writes into the winsize struct we own.
-    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws as *mut libc::winsize) };
+    let ret = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TIOCGWINSZ,
+            &mut ws as *mut libc::winsize,
+        )
+    };
     if ret < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -138,7 +183,13 @@ pub fn window_size(fd: BorrowedFd<'_>) -> io::Result<(u16, u16)> {
 /// so a hostile /dev/pts inside the container cannot substitute another file.
 pub fn open_pty_peer(master: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     // SAFETY: TIOCGPTPEER takes open flags as an int and returns a new fd.
-    let ret = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    let ret = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
     if ret < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -160,7 +211,15 @@ pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
 /// pidfd_send_signal(2).
 pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
     // SAFETY: null siginfo is allowed (kernel fills it as for kill(2)).
-    let ret = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<libc::siginfo_t>(), 0) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
     if ret < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -207,7 +266,8 @@ pub fn set_child_subreaper() -> io::Result<()> {
 
 fn cstring(path: &Path) -> io::Result<CString> {
     use std::os::unix::ffi::OsStrExt;
-    CString::new(path.as_os_str().as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
 }
 
 /// A `/proc/self/fd/N` path naming an open fd, for syscalls that only take paths
@@ -223,7 +283,14 @@ pub fn cstr_lossy(s: &CStr) -> String {
 
 /// mount_setattr(2) on the mount at `path` relative to `dirfd` (AT_EMPTY_PATH when `path` is empty).
 /// `recursive` adds AT_RECURSIVE. `propagation` is 0 or one MS_* propagation type.
-pub fn mount_setattr(dirfd: BorrowedFd<'_>, path: &str, recursive: bool, attr_set: u64, attr_clr: u64, propagation: u64) -> io::Result<()> {
+pub fn mount_setattr(
+    dirfd: BorrowedFd<'_>,
+    path: &str,
+    recursive: bool,
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+) -> io::Result<()> {
     #[repr(C)]
     struct MountAttr {
         attr_set: u64,
@@ -231,9 +298,18 @@ pub fn mount_setattr(dirfd: BorrowedFd<'_>, path: &str, recursive: bool, attr_se
         propagation: u64,
         userns_fd: u64,
     }
-    let attr = MountAttr { attr_set, attr_clr, propagation, userns_fd: 0 };
+    let attr = MountAttr {
+        attr_set,
+        attr_clr,
+        propagation,
+        userns_fd: 0,
+    };
     let cpath = CString::new(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    let mut flags = if path.is_empty() { libc::AT_EMPTY_PATH } else { 0 };
+    let mut flags = if path.is_empty() {
+        libc::AT_EMPTY_PATH
+    } else {
+        0
+    };
     if recursive {
         flags |= libc::AT_RECURSIVE;
     }
@@ -259,7 +335,13 @@ pub fn mount_setattr(dirfd: BorrowedFd<'_>, path: &str, recursive: bool, attr_se
 /// Used for `lo` in a fresh network namespace, where it starts down.
 pub fn set_link_up(name: &str) -> io::Result<()> {
     use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
-    let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None).map_err(io::Error::from)?;
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(io::Error::from)?;
     if name.len() >= libc::IFNAMSIZ {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
@@ -269,13 +351,27 @@ pub fn set_link_up(name: &str) -> io::Result<()> {
         *dst = src as libc::c_char;
     }
     // SAFETY: SIOCGIFFLAGS reads ifr_name and writes ifr_flags of the ifreq we own.
-    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req as *mut libc::ifreq) } < 0 {
+    if unsafe {
+        libc::ioctl(
+            sock.as_raw_fd(),
+            libc::SIOCGIFFLAGS,
+            &mut req as *mut libc::ifreq,
+        )
+    } < 0
+    {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: the union member ifru_flags is the one SIOCGIFFLAGS just filled.
     unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
     // SAFETY: SIOCSIFFLAGS reads the ifreq we own.
-    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req as *const libc::ifreq) } < 0 {
+    if unsafe {
+        libc::ioctl(
+            sock.as_raw_fd(),
+            libc::SIOCSIFFLAGS,
+            &req as *const libc::ifreq,
+        )
+    } < 0
+    {
         return Err(io::Error::last_os_error());
     }
     Ok(())
@@ -295,4 +391,97 @@ pub fn reset_signal_dispositions() {
         let _ = unsafe { sigaction(s, &dfl) };
     }
     let _ = SigSet::all().thread_unblock();
+}
+
+// bpf(2) for cgroup v2 device programs (linux/bpf.h). The attr is the prefix of
+// union bpf_attr that each command reads; unused bytes stay zero.
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_PROG_ATTACH: libc::c_long = 8;
+const BPF_PROG_DETACH: libc::c_long = 9;
+const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
+const BPF_PROG_QUERY: libc::c_long = 16;
+const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+const BPF_CGROUP_DEVICE: u32 = 6;
+const BPF_F_ALLOW_MULTI: u32 = 2;
+
+fn bpf(cmd: libc::c_long, attr: &mut [u8; 128]) -> io::Result<i64> {
+    // SAFETY: `attr` is a 128-byte buffer laid out as the union bpf_attr prefix
+    // the command expects; every pointer stored in it outlives the call.
+    let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), attr.len() as u32) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+fn put32(a: &mut [u8; 128], off: usize, v: u32) {
+    a[off..off + 4].copy_from_slice(&v.to_ne_bytes());
+}
+
+fn put64(a: &mut [u8; 128], off: usize, v: u64) {
+    a[off..off + 8].copy_from_slice(&v.to_ne_bytes());
+}
+
+/// Load a BPF_PROG_TYPE_CGROUP_DEVICE program and make it the cgroup's device
+/// filter: attach the new one (BPF_F_ALLOW_MULTI) *before* detaching the old
+/// ones, so the cgroup is never left without a filter.
+pub fn bpf_attach_device_program(
+    cgroup: BorrowedFd<'_>,
+    insns: &[u64],
+    license: &CStr,
+) -> io::Result<()> {
+    let mut log = vec![0u8; 64 * 1024];
+    let mut a = [0u8; 128];
+    put32(&mut a, 0, BPF_PROG_TYPE_CGROUP_DEVICE);
+    put32(&mut a, 4, insns.len() as u32);
+    put64(&mut a, 8, insns.as_ptr() as u64);
+    put64(&mut a, 16, license.as_ptr() as u64);
+    put32(&mut a, 24, 1); // log_level
+    put32(&mut a, 28, log.len() as u32);
+    put64(&mut a, 32, log.as_mut_ptr() as u64);
+    let prog = match bpf(BPF_PROG_LOAD, &mut a) {
+        // SAFETY: a fresh fd from the kernel, owned by nobody else.
+        Ok(fd) => unsafe { OwnedFd::from_raw_fd(fd as i32) },
+        Err(e) => {
+            let end = log.iter().position(|b| *b == 0).unwrap_or(0);
+            return Err(io::Error::new(
+                e.kind(),
+                format!(
+                    "BPF_PROG_LOAD: {e}: {}",
+                    String::from_utf8_lossy(&log[..end])
+                ),
+            ));
+        }
+    };
+    let mut ids = [0u32; 64];
+    let mut q = [0u8; 128];
+    put32(&mut q, 0, cgroup.as_raw_fd() as u32);
+    put32(&mut q, 4, BPF_CGROUP_DEVICE);
+    put64(&mut q, 16, ids.as_mut_ptr() as u64);
+    put32(&mut q, 24, ids.len() as u32);
+    bpf(BPF_PROG_QUERY, &mut q)?;
+    let cnt = u32::from_ne_bytes([q[24], q[25], q[26], q[27]]) as usize;
+    let old: Vec<u32> = ids[..cnt.min(ids.len())].to_vec();
+    let mut at = [0u8; 128];
+    put32(&mut at, 0, cgroup.as_raw_fd() as u32);
+    put32(&mut at, 4, prog.as_raw_fd() as u32);
+    put32(&mut at, 8, BPF_CGROUP_DEVICE);
+    put32(&mut at, 12, BPF_F_ALLOW_MULTI);
+    bpf(BPF_PROG_ATTACH, &mut at)?;
+    for id in old {
+        let mut g = [0u8; 128];
+        put32(&mut g, 0, id);
+        let Ok(fd) = bpf(BPF_PROG_GET_FD_BY_ID, &mut g) else {
+            continue;
+        };
+        // SAFETY: a fresh fd from the kernel, owned by nobody else.
+        let old_fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        let mut d = [0u8; 128];
+        put32(&mut d, 0, cgroup.as_raw_fd() as u32);
+        put32(&mut d, 4, old_fd.as_raw_fd() as u32);
+        put32(&mut d, 8, BPF_CGROUP_DEVICE);
+        bpf(BPF_PROG_DETACH, &mut d)?;
+    }
+    Ok(())
 }
