@@ -310,6 +310,8 @@ pub fn from_spec(spec: &Spec, bundle: &Path) -> Result<Plan, PlanError> {
     {
         return invalid("uidMappings/gidMappings given without a user namespace");
     }
+    validate_id_map("uidMappings", &uid_mappings)?;
+    validate_id_map("gidMappings", &gid_mappings)?;
     let has_new = |k: NsKind| namespaces.iter().any(|n| n.kind == k && n.path.is_none());
     let has = |k: NsKind| namespaces.iter().any(|n| n.kind == k);
 
@@ -461,6 +463,29 @@ pub fn from_spec(spec: &Spec, bundle: &Path) -> Result<Plan, PlanError> {
         personality,
         mount_label: linux.mount_label().clone().filter(|l| !l.is_empty()),
     })
+}
+
+/// Each mapping must be non-empty, must not overflow, and no two may overlap on
+/// either side (the kernel rejects that with a bare EINVAL).
+fn validate_id_map(field: &str, maps: &[IdMap]) -> Result<(), PlanError> {
+    for (i, m) in maps.iter().enumerate() {
+        if m.size == 0 {
+            return invalid(format!("{field}[{i}]: size is 0"));
+        }
+        if m.container_id.checked_add(m.size - 1).is_none() || m.host_id.checked_add(m.size - 1).is_none() {
+            return invalid(format!("{field}[{i}]: range overflows 32 bits"));
+        }
+        for (j, o) in maps.iter().enumerate().skip(i + 1) {
+            let overlap = |a: u32, b: u32| a < b.saturating_add(o.size) && b < a.saturating_add(m.size);
+            if overlap(m.container_id, o.container_id) {
+                return invalid(format!("{field}[{i}] and {field}[{j}] overlap in container ids"));
+            }
+            if overlap(m.host_id, o.host_id) {
+                return invalid(format!("{field}[{i}] and {field}[{j}] overlap in host ids"));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The device cgroup rules a container always gets after the spec's own
@@ -911,6 +936,15 @@ mod tests {
             rules.last().map(|x| (x.major(), x.minor())),
             Some((Some(10), Some(229)))
         );
+    }
+
+    #[test]
+    fn id_maps_must_not_overlap() {
+        let m = |c, h, s| IdMap { container_id: c, host_id: h, size: s };
+        assert!(validate_id_map("uidMappings", &[m(0, 100000, 1000), m(1000, 200000, 10)]).is_ok());
+        assert!(validate_id_map("uidMappings", &[m(0, 100000, 1000), m(999, 200000, 10)]).is_err());
+        assert!(validate_id_map("uidMappings", &[m(0, 100000, 1000), m(2000, 100500, 10)]).is_err());
+        assert!(validate_id_map("uidMappings", &[m(0, 1, 0)]).is_err());
     }
 
     #[test]
