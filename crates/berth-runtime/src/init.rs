@@ -102,11 +102,16 @@ fn stage_inner(mut ctx: InitContext<'_>) -> Result<Never, String> {
         if plan.has_new(NsKind::User) {
             unshare(CloneFlags::CLONE_NEWUSER)
                 .map_err(|e| format!("unshare user namespace: {e}"))?;
-            // Only the parent, outside, may write our id maps.
+            // Only the parent, outside, may write our id maps. An unprivileged
+            // parent can only open /proc/<pid>/*_map of a dumpable process: dumpable
+            // just for this exchange (runc's nsexec does the same). Nothing from the
+            // container runs yet, so nothing can use the window.
+            let _ = nix::sys::prctl::set_dumpable(true);
             ctx.chan.send(&Msg::MapRequest).map_err(|e| e.to_string())?;
             ctx.chan
                 .expect(Msg::MapDone, "MapDone")
                 .map_err(|e| e.to_string())?;
+            let _ = nix::sys::prctl::set_dumpable(false);
             become_root_in_userns()?;
         }
         let mut flags = CloneFlags::empty();

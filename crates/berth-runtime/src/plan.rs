@@ -472,13 +472,18 @@ fn validate_id_map(field: &str, maps: &[IdMap]) -> Result<(), PlanError> {
         if m.size == 0 {
             return invalid(format!("{field}[{i}]: size is 0"));
         }
-        if m.container_id.checked_add(m.size - 1).is_none() || m.host_id.checked_add(m.size - 1).is_none() {
+        if m.container_id.checked_add(m.size - 1).is_none()
+            || m.host_id.checked_add(m.size - 1).is_none()
+        {
             return invalid(format!("{field}[{i}]: range overflows 32 bits"));
         }
         for (j, o) in maps.iter().enumerate().skip(i + 1) {
-            let overlap = |a: u32, b: u32| a < b.saturating_add(o.size) && b < a.saturating_add(m.size);
+            let overlap =
+                |a: u32, b: u32| a < b.saturating_add(o.size) && b < a.saturating_add(m.size);
             if overlap(m.container_id, o.container_id) {
-                return invalid(format!("{field}[{i}] and {field}[{j}] overlap in container ids"));
+                return invalid(format!(
+                    "{field}[{i}] and {field}[{j}] overlap in container ids"
+                ));
             }
             if overlap(m.host_id, o.host_id) {
                 return invalid(format!("{field}[{i}] and {field}[{j}] overlap in host ids"));
@@ -940,10 +945,16 @@ mod tests {
 
     #[test]
     fn id_maps_must_not_overlap() {
-        let m = |c, h, s| IdMap { container_id: c, host_id: h, size: s };
+        let m = |c, h, s| IdMap {
+            container_id: c,
+            host_id: h,
+            size: s,
+        };
         assert!(validate_id_map("uidMappings", &[m(0, 100000, 1000), m(1000, 200000, 10)]).is_ok());
         assert!(validate_id_map("uidMappings", &[m(0, 100000, 1000), m(999, 200000, 10)]).is_err());
-        assert!(validate_id_map("uidMappings", &[m(0, 100000, 1000), m(2000, 100500, 10)]).is_err());
+        assert!(
+            validate_id_map("uidMappings", &[m(0, 100000, 1000), m(2000, 100500, 10)]).is_err()
+        );
         assert!(validate_id_map("uidMappings", &[m(0, 1, 0)]).is_err());
     }
 

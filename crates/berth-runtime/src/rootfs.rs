@@ -475,7 +475,7 @@ fn mount_cgroup(
     let flags = m.flags
         & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RELATIME);
     let ro = m.flags.contains(MsFlags::MS_RDONLY);
-    let hierarchies = host_cgroup_mounts().map_err(&merr)?;
+    let hierarchies = host_cgroup_mounts(&plan.rootfs).map_err(&merr)?;
     let v1: Vec<&CgroupMount> = hierarchies.iter().filter(|h| !h.v2).collect();
     let tpath = berth_sys::fd_path(target.as_fd());
     if v1.is_empty() {
@@ -558,7 +558,10 @@ fn mount_cgroup(
                 MsFlags::MS_BIND | MsFlags::MS_REC,
                 None::<&str>,
             )
-            .map_err(|e| merr(nix_io(e)))?;
+            .map_err(|e| RootfsError::Mount {
+                target: format!("{} (bind of {})", sub.display(), src.display()),
+                source: nix_io(e),
+            })?;
         }
         // Co-mounted controllers get symlinks (cpu -> cpu,cpuacct), as on the host.
         if name.contains(',') {
@@ -605,7 +608,9 @@ impl CgroupMount {
     }
 }
 
-fn host_cgroup_mounts() -> io::Result<Vec<CgroupMount>> {
+/// The host's cgroup hierarchies, ignoring copies that earlier spec mounts
+/// (an rbind of /sys) made inside the rootfs itself.
+fn host_cgroup_mounts(rootfs: &Path) -> io::Result<Vec<CgroupMount>> {
     let info = fs::read_to_string("/proc/self/mountinfo")?;
     let own = fs::read_to_string("/proc/self/cgroup")?;
     let mut out = Vec::new();
@@ -667,6 +672,9 @@ fn host_cgroup_mounts() -> io::Result<Vec<CgroupMount>> {
             .next()
             .unwrap_or_else(|| "/".into());
         if !v2 && controllers.is_empty() {
+            continue;
+        }
+        if Path::new(pf[4]).starts_with(rootfs) {
             continue;
         }
         out.push(CgroupMount {

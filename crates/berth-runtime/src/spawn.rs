@@ -116,12 +116,29 @@ pub fn create(root: &Root, opts: &CreateOpts<'_>) -> Result<Created> {
         .into();
 
     crate::logging::phase("state dir + fifo");
-    cg.create()?;
-    undo.cgroup = Some(berth_cgroups::Manager::from_paths(&cg.paths()));
-    crate::logging::phase("cgroup dirs");
-    if let Some(r) = &plan.resources {
-        cg.set(r)?;
+    // Rootless without limits asked for: no cgroup is fine (runc does the same);
+    // with limits, failing to create one is an error.
+    let rootless = !nix::unistd::geteuid().is_root();
+    let use_cgroup = match cg.create() {
+        Ok(()) => true,
+        Err(e) if rootless && plan.resources.is_none() => {
+            crate::logging::warn(&format!("rootless: running without a cgroup: {e}"));
+            false
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if use_cgroup {
+        undo.cgroup = Some(berth_cgroups::Manager::from_paths(&cg.paths()));
+        crate::logging::phase("cgroup dirs");
+        if let Some(r) = &plan.resources {
+            cg.set(r)?;
+        }
     }
+    let cgroup_paths = if use_cgroup {
+        cg.paths()
+    } else {
+        berth_cgroups::CgroupPaths::default()
+    };
 
     crate::logging::phase("cgroup created+set");
     berth_sys::set_child_subreaper()?;
@@ -150,7 +167,9 @@ pub fn create(root: &Root, opts: &CreateOpts<'_>) -> Result<Created> {
             undo.pids.push(stage);
             // In the cgroup before the stage runs anything: the init and everything
             // it forks inherit it.
-            cg.apply(stage)?;
+            if use_cgroup {
+                cg.apply(stage)?;
+            }
             crate::logging::phase("cgroup applied");
             parent_chan.send(&Msg::CgroupReady)?;
 
@@ -169,7 +188,7 @@ pub fn create(root: &Root, opts: &CreateOpts<'_>) -> Result<Created> {
                     owner.to_string()
                 },
                 annotations: spec.annotations().clone().unwrap_or_default(),
-                cgroup: cg.paths(),
+                cgroup: cgroup_paths.clone(),
                 config: serde_json::to_value(&spec)?,
                 use_systemd: false,
             };
