@@ -48,9 +48,7 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
     let spec: oci_spec::runtime::Spec = serde_json::from_value(st.config.clone())?;
     if let Some(h) = spec.hooks() {
         let json = serde_json::to_string(&st.oci(Status::Running))?;
-        if let Err(e) = crate::hooks::run_all("poststart", h.poststart(), &json) {
-            crate::logging::warn(&e.to_string());
-        }
+        crate::hooks::run_all_warn("poststart", h.poststart(), &json);
     }
     Ok(())
 }
@@ -155,9 +153,7 @@ fn destroy(root: &Root, st: &State) -> Result<()> {
     if let Ok(spec) = serde_json::from_value::<oci_spec::runtime::Spec>(st.config.clone()) {
         if let Some(h) = spec.hooks() {
             let json = serde_json::to_string(&st.oci(Status::Stopped))?;
-            if let Err(e) = crate::hooks::run_all("poststop", h.poststop(), &json) {
-                crate::logging::warn(&e.to_string());
-            }
+            crate::hooks::run_all_warn("poststop", h.poststop(), &json);
         }
     }
     root.remove(&st.id)?;

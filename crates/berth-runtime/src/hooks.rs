@@ -25,6 +25,22 @@ pub enum HookError {
     },
 }
 
+/// Run every hook of a stage whose failures are only warnings (poststart,
+/// poststop): a failing hook is logged and the rest still run.
+pub fn run_all_warn(stage: &'static str, hooks: &Option<Vec<Hook>>, state_json: &str) {
+    for (index, h) in hooks.iter().flatten().enumerate() {
+        if let Err(msg) = run_one(h, state_json) {
+            let e = HookError::Failed {
+                stage,
+                index,
+                path: h.path().display().to_string(),
+                msg,
+            };
+            crate::logging::warn(&e.to_string());
+        }
+    }
+}
+
 pub fn run_all(
     stage: &'static str,
     hooks: &Option<Vec<Hook>>,

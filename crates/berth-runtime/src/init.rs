@@ -9,7 +9,7 @@
 
 use std::ffi::CString;
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -59,7 +59,12 @@ impl ChannelRef {
             msg: msg.to_string(),
         })
         .unwrap_or_default();
-        let _ = nix::sys::socket::send(self.0, &body, nix::sys::socket::MsgFlags::MSG_NOSIGNAL);
+        let sent = nix::sys::socket::send(self.0, &body, nix::sys::socket::MsgFlags::MSG_NOSIGNAL);
+        if sent.is_err() {
+            // Nobody listens any more (the failure came after `start`): the
+            // container's stderr is the only place left to say it.
+            let _ = writeln!(std::io::stderr(), "berth-runtime: container init: {msg}");
+        }
     }
 }
 
@@ -188,7 +193,9 @@ fn init(ctx: &mut InitContext<'_>) -> Result<Never, String> {
         }
     }
     let in_userns = plan.has(NsKind::User);
-    let new_mnt = plan.has_new(NsKind::Mnt);
+    // A new or a joined mount namespace both get the full rootfs setup (as runc);
+    // without one (inherited from the runtime) the root is only chroot'ed into.
+    let new_mnt = plan.has(NsKind::Mnt);
     crate::logging::phase("init start");
     let prepared = if new_mnt {
         Some(crate::rootfs::prepare(plan, in_userns).map_err(|e| e.to_string())?)
@@ -214,6 +221,17 @@ fn init(ctx: &mut InitContext<'_>) -> Result<Never, String> {
 
     if let Some(prepared) = &prepared {
         crate::rootfs::pivot(prepared, &plan.rootfs, ctx.no_pivot).map_err(|e| e.to_string())?;
+    } else {
+        // The runtime's mount namespace is shared: mounting there would change the
+        // host, so the spec's mounts are not made (logged), and the root is a chroot.
+        if !plan.mounts.is_empty() {
+            crate::logging::warn(
+                "no mount namespace: the config's mounts are not made in the runtime's namespace",
+            );
+        }
+        nix::unistd::chroot(&plan.rootfs)
+            .map_err(|e| format!("chroot {}: {e}", plan.rootfs.display()))?;
+        nix::unistd::chdir("/").map_err(|e| format!("chdir /: {e}"))?;
     }
     drop(prepared);
     crate::logging::phase("pivoted");
@@ -246,7 +264,7 @@ fn init(ctx: &mut InitContext<'_>) -> Result<Never, String> {
         .map(crate::security::compile_seccomp)
         .transpose()
         .map_err(|e| e.to_string())?;
-    drop_privileges(p, plan, filter.as_ref())?;
+    drop_privileges(p, plan, filter.as_ref(), ctx.preserve_fds)?;
 
     crate::logging::phase("privileges dropped");
     ctx.chan.send(&Msg::Ready).map_err(|e| e.to_string())?;
@@ -297,7 +315,7 @@ fn exec_process(ctx: &mut InitContext<'_>) -> Result<Never, String> {
         .map(crate::security::compile_seccomp)
         .transpose()
         .map_err(|e| e.to_string())?;
-    drop_privileges(p, plan, filter.as_ref())?;
+    drop_privileges(p, plan, filter.as_ref(), ctx.preserve_fds)?;
     if p.no_new_privileges {
         if let Some(f) = &filter {
             crate::security::load_seccomp(f).map_err(|e| e.to_string())?;
@@ -358,7 +376,11 @@ fn drop_privileges(
     p: &ProcessPlan,
     plan: &Plan,
     filter: Option<&libseccomp::ScmpFilterContext>,
+    preserve_fds: u32,
 ) -> Result<(), String> {
+    // Before any seccomp filter can forbid close_range: no host fd may survive
+    // into the container (CVE-2024-21626). Everything opened after this is O_CLOEXEC.
+    mark_fds_cloexec(preserve_fds)?;
     if !p.no_new_privileges {
         if let Some(f) = filter {
             // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it while we have it.
@@ -436,6 +458,27 @@ fn home_for(uid: u32) -> String {
     }
 }
 
+/// close_range(CLOSE_RANGE_CLOEXEC) from fd 3 + preserved; where the kernel or a
+/// filter refuses it, the same by walking /proc/self/fd.
+fn mark_fds_cloexec(preserve_fds: u32) -> Result<(), String> {
+    let first = 3 + preserve_fds;
+    if berth_sys::cloexec_from(first).is_ok() {
+        return Ok(());
+    }
+    let dir = fs::read_dir("/proc/self/fd").map_err(|e| format!("list /proc/self/fd: {e}"))?;
+    let fds: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in fds.into_iter().filter(|fd| *fd >= first as i32) {
+        let _ = nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        );
+    }
+    Ok(())
+}
+
 fn do_exec(exe: &Path, p: &ProcessPlan, preserve_fds: u32) -> Result<Never, String> {
     use std::os::unix::ffi::OsStrExt;
     let cexe = CString::new(exe.as_os_str().as_bytes())
@@ -457,7 +500,9 @@ fn do_exec(exe: &Path, p: &ProcessPlan, preserve_fds: u32) -> Result<Never, Stri
         .map_err(|_| "env contains NUL".to_string())?;
     berth_sys::reset_signal_dispositions();
     // No host fd may survive into the container (CVE-2024-21626).
-    berth_sys::cloexec_from(3 + preserve_fds).map_err(|e| format!("close_range: {e}"))?;
+    // Again, for anything opened since (best effort: a filter may forbid close_range,
+    // and drop_privileges already covered every fd that existed then).
+    let _ = berth_sys::cloexec_from(3 + preserve_fds);
     let e = nix::unistd::execve(&cexe, &args, &env).unwrap_err();
     Err(format!("exec {}: {e}", exe.display()))
 }

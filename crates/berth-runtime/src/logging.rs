@@ -55,7 +55,8 @@ pub fn log(level: &str, msg: &str) {
                 let _ = writeln!(f, "{line}");
             }
         }
-        None if sink.debug => eprintln!("{line}"),
+        // Without a log file, warnings and errors-worth-knowing go to stderr (as runc's logrus).
+        None if sink.debug || level == "warning" => eprintln!("{line}"),
         None => {}
     }
 }

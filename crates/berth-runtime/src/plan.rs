@@ -321,9 +321,6 @@ pub fn from_spec(spec: &Spec, bundle: &Path) -> Result<Plan, PlanError> {
     if spec.domainname().as_deref().is_some_and(|h| !h.is_empty()) && !has(NsKind::Uts) {
         return invalid("unable to set domainname without a private UTS namespace");
     }
-    if !has(NsKind::Mnt) {
-        return invalid("a mount namespace is required");
-    }
     let time_offsets: Vec<(String, i64, u32)> = linux
         .time_offsets()
         .clone()

@@ -132,7 +132,7 @@ pub fn apply_capabilities(c: &LinuxCapabilities) -> Result<(), SecurityError> {
     for cap in ambient {
         // An ambient cap must be permitted and inheritable; runc skips others with a warning.
         if caps::raise(None, CapSet::Ambient, cap).is_err() {
-            crate::logging::warn(&format!("cannot raise ambient capability {cap}"));
+            crate::logging::debug(&format!("cannot raise ambient capability {cap}"));
         }
     }
     Ok(())
