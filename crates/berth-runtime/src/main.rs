@@ -145,6 +145,7 @@ enum Cmd {
 }
 
 #[derive(clap::Args)]
+#[command(allow_negative_numbers = true)]
 struct UpdateArgs {
     #[arg(short, long)]
     resources: Option<String>,

@@ -238,7 +238,29 @@ pub fn load_spec(bundle: &Path) -> Result<Spec, PlanError> {
         path: path.clone(),
         source,
     })?;
-    serde_json::from_slice(&text).map_err(|source| PlanError::Parse { path, source })
+    parse_spec(&text).map_err(|msg| PlanError::Invalid(format!("{}: {msg}", path.display())))
+}
+
+/// Parse config.json, naming the field at fault (`linux.seccomp.architectures[0]:
+/// unknown variant ...`) and leaving out serde's list of every valid variant.
+pub fn parse_spec(text: &[u8]) -> Result<Spec, String> {
+    let de = &mut serde_json::Deserializer::from_slice(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let mut msg = e.into_inner().to_string();
+        if let Some(i) = msg.find(", expected one of") {
+            let tail = msg[i..]
+                .find(" at line ")
+                .map(|j| msg[i + j..].to_string())
+                .unwrap_or_default();
+            msg = format!("{}{tail}", &msg[..i]);
+        }
+        if field.is_empty() || field == "." {
+            msg
+        } else {
+            format!("{field}: {msg}")
+        }
+    })
 }
 
 /// Validate `spec` and turn it into a [`Plan`]. `bundle` anchors a relative root.path.
@@ -262,6 +284,7 @@ pub fn from_spec(spec: &Spec, bundle: &Path) -> Result<Plan, PlanError> {
         None => return invalid("process is missing"),
     };
     let linux = spec.linux().clone().unwrap_or_default();
+    validate_lsm(&process)?;
 
     let mut namespaces = Vec::new();
     let mut seen = HashSet::new();
@@ -352,9 +375,10 @@ pub fn from_spec(spec: &Spec, bundle: &Path) -> Result<Plan, PlanError> {
     for m in spec.mounts().clone().unwrap_or_default() {
         mounts.push(mount_plan(&m)?);
     }
-    let populate_dev = mounts
+    // runc: /dev gets the default nodes unless the config bind-mounts a /dev in.
+    let populate_dev = !mounts
         .iter()
-        .any(|m| m.destination == Path::new("/dev") && !m.is_bind);
+        .any(|m| m.destination == Path::new("/dev") && m.is_bind);
 
     let mut devices = Vec::new();
     for d in linux.devices().clone().unwrap_or_default() {
@@ -530,6 +554,27 @@ pub fn with_default_device_rules(mut r: LinuxResources, devices: &[DevicePlan]) 
     }
     r.set_devices(Some(rules));
     r
+}
+
+/// An LSM label the host can't apply is an error now, before anything exists.
+pub fn validate_lsm(p: &ProcessPlan) -> Result<(), PlanError> {
+    if let Some(profile) = &p.apparmor_profile {
+        let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|s| s.trim() == "Y");
+        if !enabled {
+            return invalid(format!(
+                "process.apparmorProfile {profile:?}: AppArmor is not enabled on this host"
+            ));
+        }
+    }
+    if let Some(label) = &p.selinux_label {
+        if !Path::new("/sys/fs/selinux/enforce").exists() {
+            return invalid(format!(
+                "process.selinuxLabel {label:?}: SELinux is not enabled on this host"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// runc's sysctl validation: a namespaced sysctl needs its namespace.
@@ -953,6 +998,22 @@ mod tests {
             validate_id_map("uidMappings", &[m(0, 100000, 1000), m(2000, 100500, 10)]).is_err()
         );
         assert!(validate_id_map("uidMappings", &[m(0, 1, 0)]).is_err());
+    }
+
+    #[test]
+    fn parse_errors_name_the_field_briefly() {
+        let e = parse_spec(br#"{"ociVersion": "1.0.2", "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_FOO"]}}}"#)
+            .expect_err("bad arch");
+        assert!(
+            e.starts_with("linux.seccomp.architectures[0]: unknown variant `SCMP_ARCH_FOO`"),
+            "{e}"
+        );
+        assert!(e.len() < 200, "{e}");
+        let e = parse_spec(b"{\"ociVersion\": ").expect_err("truncated");
+        assert!(e.contains("EOF"), "{e}");
+        let e = parse_spec(br#"{"linux": {"resources": {"blockIO": {"weight": -1}}}}"#)
+            .expect_err("negative weight");
+        assert!(e.starts_with("linux.resources.blockIO.weight:"), "{e}");
     }
 
     #[test]

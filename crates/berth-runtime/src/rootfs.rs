@@ -73,62 +73,103 @@ pub fn open_in_root(rootfd: BorrowedFd<'_>, path: &Path, flags: i32) -> io::Resu
     berth_sys::openat2(rootfd, rel, flags, 0, RESOLVE)
 }
 
-/// mkdir -p inside the root; every component resolved inside it. Returns an O_PATH fd of the dir.
+/// Resolve `path` (container view) inside the root the way the kernel would with
+/// the rootfs as "/": every symlink that exists is followed, absolute targets
+/// restart at the *container's* root, `..` never climbs above it. Components that
+/// don't exist are appended as they are. The result names no symlink, so what is
+/// created at it stays in the rootfs (runc's securejoin, on fds).
+pub fn resolve_in_root(rootfd: BorrowedFd<'_>, path: &Path) -> io::Result<PathBuf> {
+    use std::collections::VecDeque;
+    use std::ffi::OsString;
+    use std::path::Component;
+    fn push_components(q: &mut VecDeque<OsString>, p: &Path) {
+        for c in p.components().rev() {
+            match c {
+                Component::Normal(n) => q.push_front(n.to_os_string()),
+                Component::ParentDir => q.push_front(OsString::from("..")),
+                _ => {}
+            }
+        }
+    }
+    let mut todo = VecDeque::new();
+    push_components(&mut todo, path);
+    let mut resolved = PathBuf::from("/");
+    let mut links = 0;
+    let mut missing = false;
+    while let Some(comp) = todo.pop_front() {
+        if comp == ".." {
+            resolved.pop();
+            continue;
+        }
+        if missing {
+            resolved.push(&comp);
+            continue;
+        }
+        let parent = open_in_root(rootfd, &resolved, libc::O_PATH | libc::O_DIRECTORY)?;
+        match nix::sys::stat::fstatat(
+            Some(parent.as_raw_fd()),
+            comp.as_os_str(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        ) {
+            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK => {
+                links += 1;
+                if links > 40 {
+                    return Err(io::Error::from_raw_os_error(libc::ELOOP));
+                }
+                let target = nix::fcntl::readlinkat(Some(parent.as_raw_fd()), comp.as_os_str())
+                    .map_err(nix_io)?;
+                let target = PathBuf::from(target);
+                if target.is_absolute() {
+                    resolved = PathBuf::from("/");
+                }
+                push_components(&mut todo, &target);
+            }
+            Ok(_) => resolved.push(&comp),
+            Err(nix::Error::ENOENT) => {
+                missing = true;
+                resolved.push(&comp);
+            }
+            Err(e) => return Err(nix_io(e)),
+        }
+    }
+    Ok(resolved)
+}
+
+/// mkdir -p inside the root (symlinks followed inside it). Returns an O_PATH fd of the dir.
 pub fn mkdir_all_in_root(rootfd: BorrowedFd<'_>, path: &Path, mode: u32) -> io::Result<OwnedFd> {
-    // Usually the directory exists: one lookup instead of one per component.
+    // Usually the directory exists: one lookup.
     match open_in_root(rootfd, path, libc::O_PATH | libc::O_DIRECTORY) {
         Ok(fd) => return Ok(fd),
         Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(e),
         Err(_) => {}
     }
+    let target = resolve_in_root(rootfd, path)?;
     let mut cur = PathBuf::from("/");
     let mut fd = open_in_root(rootfd, &cur, libc::O_PATH | libc::O_DIRECTORY)?;
-    for comp in path
-        .components()
-        .skip_while(|c| matches!(c, std::path::Component::RootDir))
-    {
-        cur.push(comp);
-        match open_in_root(rootfd, &cur, libc::O_PATH | libc::O_DIRECTORY) {
-            Ok(next) => fd = next,
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                // Create relative to the already-resolved parent, never by path.
-                let parent = open_in_root(
-                    rootfd,
-                    cur.parent().unwrap_or(Path::new("/")),
-                    libc::O_PATH | libc::O_DIRECTORY,
-                )?;
-                match nix::sys::stat::mkdirat(
-                    Some(parent.as_raw_fd()),
-                    comp.as_os_str(),
-                    Mode::from_bits_truncate(mode),
-                ) {
-                    Ok(()) | Err(nix::Error::EEXIST) => {}
-                    Err(e) => return Err(nix_io(e)),
-                }
-                fd = open_in_root(rootfd, &cur, libc::O_PATH | libc::O_DIRECTORY)?;
-            }
-            Err(e) => return Err(e),
+    for comp in target.components().skip(1) {
+        let name = comp.as_os_str();
+        // Relative to the already-open parent, never by path.
+        match nix::sys::stat::mkdirat(Some(fd.as_raw_fd()), name, Mode::from_bits_truncate(mode)) {
+            Ok(()) | Err(nix::Error::EEXIST) => {}
+            Err(e) => return Err(nix_io(e)),
         }
+        cur.push(name);
+        fd = open_in_root(rootfd, &cur, libc::O_PATH | libc::O_DIRECTORY)?;
     }
     Ok(fd)
 }
 
-/// Make sure `path` exists inside the root as a regular file (for file bind mounts, /dev nodes).
+/// Make sure `path` exists inside the root as a regular file (for file bind
+/// mounts, /dev nodes); symlinks are followed inside the root.
 pub fn create_file_in_root(rootfd: BorrowedFd<'_>, path: &Path) -> io::Result<OwnedFd> {
-    if let Some(parent) = path.parent() {
-        mkdir_all_in_root(rootfd, parent, 0o755)?;
-    }
     match open_in_root(rootfd, path, libc::O_PATH) {
         Ok(fd) => return Ok(fd),
         Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(e),
         Err(_) => {}
     }
-    let parent = open_in_root(
-        rootfd,
-        path.parent().unwrap_or(Path::new("/")),
-        libc::O_PATH | libc::O_DIRECTORY,
-    )?;
-    let name = path
+    let target = resolve_in_root(rootfd, path)?;
+    let parent = mkdir_all_in_root(rootfd, target.parent().unwrap_or(Path::new("/")), 0o755)?;
+    let name = target
         .file_name()
         .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
     match nix::fcntl::openat(
@@ -141,7 +182,7 @@ pub fn create_file_in_root(rootfd: BorrowedFd<'_>, path: &Path) -> io::Result<Ow
         Err(nix::Error::EEXIST) => {}
         Err(e) => return Err(nix_io(e)),
     }
-    open_in_root(rootfd, path, libc::O_PATH)
+    open_in_root(rootfd, &target, libc::O_PATH)
 }
 
 /// Steps 1–4, run by the init in its new mount namespace, before pivot_root.

@@ -755,3 +755,104 @@ impl Drop for NamespaceHolder {
         let _ = self.child.wait();
     }
 }
+
+/// Processes that still belong to a container: whose command line has `id` as an
+/// argument (a runtime's own init before execve), or whose cwd or root is under `bundle`
+/// (an init before pivot_root). Zombies have neither and are not counted.
+pub fn processes_of(id: &str, bundle: &Path) -> Vec<String> {
+    let me = std::process::id();
+    let mut found = Vec::new();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let dir = entry.path();
+        let cmdline = fs::read(dir.join("cmdline")).unwrap_or_default();
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let names_id = args.iter().any(|a| a == id);
+        let in_bundle = ["cwd", "root"]
+            .iter()
+            .any(|link| fs::read_link(dir.join(link)).is_ok_and(|p| p.starts_with(bundle)));
+        if names_id || in_bundle {
+            found.push(format!("process {pid}: {}", args.join(" ")));
+        }
+    }
+    found
+}
+
+/// Mount points in this mount namespace at or under `path` (/proc/self/mountinfo).
+pub fn mounts_under(path: &Path) -> Vec<String> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    mountinfo
+        .lines()
+        .filter(|line| {
+            line.split(' ')
+                .nth(4)
+                .is_some_and(|mount_point| Path::new(mount_point).starts_with(path))
+        })
+        .map(|line| format!("mount: {line}"))
+        .collect()
+}
+
+impl Container<'_> {
+    /// [`Container::leftovers`] plus processes still running for it and mounts left
+    /// under its bundle, each described in a line.
+    pub fn everything_left(&self) -> Vec<String> {
+        let mut left: Vec<String> = self
+            .leftovers()
+            .iter()
+            .map(|p| format!("path: {}", p.display()))
+            .collect();
+        left.extend(processes_of(&self.id, self.bundle.path()));
+        left.extend(mounts_under(self.bundle.path()));
+        left
+    }
+}
+
+/// A failed command explains itself: something on stderr, in one line.
+pub fn assert_one_line_error(runtime: &Runtime, out: &Invocation) {
+    let stderr = out.stderr();
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(
+        !lines.is_empty(),
+        "{}: failed without a word:\n{out}",
+        runtime.name
+    );
+    assert_eq!(
+        lines.len(),
+        1,
+        "{}: the error takes more than one line:\n{out}",
+        runtime.name
+    );
+}
+
+/// Once a container is deleted (or was never created): no state dir, cgroup, process
+/// or mount is left for it ([`Container::everything_left`]); a killed process gets a
+/// few seconds to be reaped.
+pub fn assert_everything_gone(container: &Container) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = container.everything_left();
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} left behind for {}:\n  {}",
+            container.runtime.name,
+            container.id,
+            left.join("\n  ")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

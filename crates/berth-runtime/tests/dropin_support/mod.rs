@@ -48,12 +48,12 @@ const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
-/// The runtime under test for the berth variants: `$BERTH_RUNTIME`, else the release
-/// build in this workspace.
+/// The runtime under test for the berth variants: `$BERTH_RUNTIME`, else the binary
+/// Cargo built together with these tests (never a stale one).
 pub fn berth_runtime() -> PathBuf {
     match std::env::var_os("BERTH_RUNTIME") {
         Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/berth-runtime"),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_berth-runtime")),
     }
 }
 
