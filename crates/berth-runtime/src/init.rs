@@ -38,9 +38,10 @@ pub struct InitContext<'a> {
 }
 
 /// Entry point of the stage process. Never returns.
-pub fn stage(ctx: InitContext<'_>) -> ! {
+pub fn stage(mut ctx: InitContext<'_>) -> ! {
     let chan_fd = ctx.chan.raw();
-    match stage_inner(ctx) {
+    // By reference: the channel must still be open to carry the error back.
+    match stage_inner(&mut ctx) {
         Ok(never) => match never {},
         Err(msg) => {
             let c = ChannelRef(chan_fd);
@@ -60,7 +61,9 @@ impl ChannelRef {
         })
         .unwrap_or_default();
         let sent = nix::sys::socket::send(self.0, &body, nix::sys::socket::MsgFlags::MSG_NOSIGNAL);
-        if sent.is_err() {
+        // A failure of the channel itself means the parent gave up first and has
+        // its own error to report; anything else is news worth telling.
+        if sent.is_err() && !msg.starts_with("sync:") {
             // Nobody listens any more (the failure came after `start`): the
             // container's stderr is the only place left to say it.
             let _ = writeln!(std::io::stderr(), "berth-runtime: container init: {msg}");
@@ -70,7 +73,7 @@ impl ChannelRef {
 
 enum Never {}
 
-fn stage_inner(mut ctx: InitContext<'_>) -> Result<Never, String> {
+fn stage_inner(ctx: &mut InitContext<'_>) -> Result<Never, String> {
     let _ = nix::sys::prctl::set_dumpable(false);
     ctx.chan
         .expect(Msg::CgroupReady, "CgroupReady")
@@ -141,9 +144,9 @@ fn stage_inner(mut ctx: InitContext<'_>) -> Result<Never, String> {
     match berth_sys::fork().map_err(|e| format!("fork init: {e}"))? {
         berth_sys::ForkResult::Child => {
             let r = if is_exec {
-                exec_process(&mut ctx)
+                exec_process(ctx)
             } else {
-                init(&mut ctx)
+                init(ctx)
             };
             let msg = match r {
                 Ok(never) => match never {},
@@ -215,7 +218,7 @@ fn init(ctx: &mut InitContext<'_>) -> Result<Never, String> {
     crate::hooks::run_all(
         "createContainer",
         &plan.hooks.create_container().clone(),
-        &state_json,
+        &state_in_container(&state_json, "creating"),
     )
     .map_err(|e| e.to_string())?;
 
@@ -256,15 +259,7 @@ fn init(ctx: &mut InitContext<'_>) -> Result<Never, String> {
     if p.terminal {
         setup_terminal(ctx, true)?;
     }
-    prepare_process(p, plan)?;
-    let exe = find_executable(p)?;
-    let filter = plan
-        .seccomp
-        .as_ref()
-        .map(crate::security::compile_seccomp)
-        .transpose()
-        .map_err(|e| e.to_string())?;
-    drop_privileges(p, plan, filter.as_ref(), ctx.preserve_fds)?;
+    let (exe, filter) = become_process(p, plan, ctx.preserve_fds)?;
 
     crate::logging::phase("privileges dropped");
     ctx.chan.send(&Msg::Ready).map_err(|e| e.to_string())?;
@@ -287,7 +282,7 @@ fn init(ctx: &mut InitContext<'_>) -> Result<Never, String> {
     crate::hooks::run_all(
         "startContainer",
         &plan.hooks.start_container().clone(),
-        &state_json,
+        &state_in_container(&state_json, "created"),
     )
     .map_err(|e| e.to_string())?;
     if p.no_new_privileges {
@@ -299,6 +294,19 @@ fn init(ctx: &mut InitContext<'_>) -> Result<Never, String> {
     do_exec(&exe, p, ctx.preserve_fds)
 }
 
+/// The state JSON for hooks run inside the container: the pid as the container
+/// sees it (1 in a new pid namespace) and the status at that point (runc does the same).
+fn state_in_container(state_json: &str, status: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(state_json) {
+        Ok(mut v) => {
+            v["pid"] = serde_json::json!(nix::unistd::getpid().as_raw());
+            v["status"] = serde_json::json!(status);
+            v.to_string()
+        }
+        Err(_) => state_json.to_string(),
+    }
+}
+
 /// An `exec`'d process inside a running container.
 fn exec_process(ctx: &mut InitContext<'_>) -> Result<Never, String> {
     let plan = ctx.plan;
@@ -307,6 +315,25 @@ fn exec_process(ctx: &mut InitContext<'_>) -> Result<Never, String> {
         nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
         setup_terminal(ctx, false)?;
     }
+    let (exe, filter) = become_process(p, plan, ctx.preserve_fds)?;
+    if p.no_new_privileges {
+        if let Some(f) = &filter {
+            crate::security::load_seccomp(f).map_err(|e| e.to_string())?;
+        }
+    }
+    // The channel is CLOEXEC: the parent sees EOF once execve succeeded.
+    do_exec(&exe, p, ctx.preserve_fds)
+}
+
+/// Everything between a prepared environment and execve, shared by init and exec:
+/// process attributes while privileged, the executable looked up in the container,
+/// the seccomp filter compiled, then user, capabilities and no_new_privs.
+/// Returns the filter if it must still be loaded (no_new_privs: just before execve).
+fn become_process(
+    p: &ProcessPlan,
+    plan: &Plan,
+    preserve_fds: u32,
+) -> Result<(PathBuf, Option<libseccomp::ScmpFilterContext>), String> {
     prepare_process(p, plan)?;
     let exe = find_executable(p)?;
     let filter = plan
@@ -315,14 +342,8 @@ fn exec_process(ctx: &mut InitContext<'_>) -> Result<Never, String> {
         .map(crate::security::compile_seccomp)
         .transpose()
         .map_err(|e| e.to_string())?;
-    drop_privileges(p, plan, filter.as_ref(), ctx.preserve_fds)?;
-    if p.no_new_privileges {
-        if let Some(f) = &filter {
-            crate::security::load_seccomp(f).map_err(|e| e.to_string())?;
-        }
-    }
-    // The channel is CLOEXEC: the parent sees EOF once execve succeeded.
-    do_exec(&exe, p, ctx.preserve_fds)
+    drop_privileges(p, plan, filter.as_ref(), preserve_fds)?;
+    Ok((exe, filter))
 }
 
 /// rlimits, oom_score_adj, personality, LSM labels: all while still privileged.

@@ -299,6 +299,9 @@ fn run(cli: Cli) -> Result<u8> {
             refuse_systemd()?;
             let root = open_root()?;
             let opts = create_opts(&create, !detach);
+            if !detach {
+                spawn::block_forwarded_signals()?;
+            }
             let created = spawn::create(&root, &opts)?;
             if let Err(e) = container::start(&root, &create.container_id) {
                 let _ = container::delete(&root, &create.container_id, true);
@@ -559,7 +562,13 @@ fn exec(root: &state::Root, a: ExecArgs) -> Result<u8> {
             }
             let mut p = plan.process.clone();
             p.args = a.command.clone();
-            p.env.extend(a.env.iter().cloned());
+            // --env KEY=value replaces the config's KEY (runc), it doesn't add a second one.
+            for kv in &a.env {
+                let key = kv.split_once('=').map(|(k, _)| k).unwrap_or(kv);
+                p.env
+                    .retain(|e| e.split_once('=').map(|(k, _)| k).unwrap_or(e) != key);
+                p.env.push(kv.clone());
+            }
             p.terminal = a.tty;
             p.console_size = None;
             if let Some(cwd) = &a.cwd {

@@ -294,6 +294,15 @@ fn mount_one(
     if m.fstype == "cgroup" || m.fstype == "cgroup2" {
         return mount_cgroup(rootfd, plan, m, in_userns);
     }
+    // A missing bind source fails before anything is created in the rootfs.
+    if let Some(src) = m.source.as_deref().filter(|_| m.is_bind) {
+        if let Err(e) = fs::symlink_metadata(src) {
+            return Err(RootfsError::Mount {
+                target: format!("{dest_s} (bind source {})", src.display()),
+                source: e,
+            });
+        }
+    }
     // The target: a directory, unless a bind mount's source is a file.
     let src_is_file = m.is_bind
         && m.source

@@ -346,6 +346,9 @@ pub fn exec(root: &Root, st: &State, plan: &Plan, opts: &ExecOpts<'_>) -> Result
     // Joining a user namespace we're already in is EINVAL; a pid ns needs the extra fork either way.
     join.retain(|(k, fd)| *k != NsKind::User || !same_ns(fd.as_fd(), "user"));
 
+    if !opts.detach {
+        block_forwarded_signals()?;
+    }
     berth_sys::set_child_subreaper()?;
     let (parent_chan, child_chan) = sync::pair()?;
     let cg = crate::cgroup::manager_of(st);
@@ -428,10 +431,9 @@ fn same_ns(fd: BorrowedFd<'_>, name: &str) -> bool {
 
 /// Wait for `pid` (our child, via subreaper), forwarding signals to it and
 /// copying between our stdio and its pty. Returns the shell-style exit code.
-pub fn wait_foreground(pid: i32, pty: Option<OwnedFd>) -> Result<i32> {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use nix::sys::signalfd::{SfdFlags, SignalFd};
-
+/// The signals a foreground `run`/`exec` forwards to the container (all but
+/// those that can't be caught or belong to this process's own faults and job control).
+pub fn forwarded_signals() -> SigSet {
     let mut mask = SigSet::empty();
     for s in Signal::iterator() {
         if !matches!(
@@ -449,6 +451,21 @@ pub fn wait_foreground(pid: i32, pty: Option<OwnedFd>) -> Result<i32> {
             mask.add(s);
         }
     }
+    mask
+}
+
+/// Block the forwarded signals *before* the container exists, so a SIGTERM sent
+/// to the runtime right after it starts is queued and forwarded, not fatal to us.
+/// Children reset their mask before execve.
+pub fn block_forwarded_signals() -> Result<()> {
+    forwarded_signals().thread_block().context("block signals")
+}
+
+pub fn wait_foreground(pid: i32, pty: Option<OwnedFd>) -> Result<i32> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+    let mask = forwarded_signals();
     mask.thread_block().context("block signals")?;
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .context("signalfd")?;
