@@ -1,7 +1,7 @@
 //! berth-cgroups: cgroup v1, v2 and hybrid hosts — create a container's cgroup, put
 //! processes in it, apply `linux.resources`, freeze/thaw, read statistics, remove it.
 //!
-//! ```ignore
+//! ```text
 //! let hier = Hierarchy::detect()?;                         // reads /proc/self/mountinfo
 //! let cg = Manager::new(&hier, spec_cgroups_path, id)?;    // no effects
 //! cg.create()?;                                            // mkdir in every hierarchy

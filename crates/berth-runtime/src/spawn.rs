@@ -141,9 +141,29 @@ pub fn create(root: &Root, opts: &CreateOpts<'_>) -> Result<Created> {
     };
 
     crate::logging::phase("cgroup created+set");
+    let owner = nix::unistd::getuid().as_raw();
+    let mut st = State {
+        id: opts.id.to_string(),
+        pid: 0,
+        pid_start: 0,
+        bundle: bundle.clone(),
+        rootfs: plan.rootfs.clone(),
+        created: crate::logging::rfc3339_now(),
+        owner: if owner == 0 {
+            "root".into()
+        } else {
+            owner.to_string()
+        },
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup: cgroup_paths.clone(),
+        config: serde_json::to_value(&spec)?,
+        use_systemd: false,
+    };
+    // Recorded (pid 0) before any process exists: if the runtime dies from here on,
+    // `delete --force` still finds the cgroup to remove.
+    root.save(&st)?;
     berth_sys::set_child_subreaper()?;
     let (parent_chan, child_chan) = sync::pair()?;
-    let owner = nix::unistd::getuid().as_raw();
     match berth_sys::fork()? {
         berth_sys::ForkResult::Child => {
             drop(parent_chan);
@@ -175,23 +195,6 @@ pub fn create(root: &Root, opts: &CreateOpts<'_>) -> Result<Created> {
 
             let mut pid = 0;
             let mut pty = None;
-            let mut st = State {
-                id: opts.id.to_string(),
-                pid: 0,
-                pid_start: 0,
-                bundle: bundle.clone(),
-                rootfs: plan.rootfs.clone(),
-                created: crate::logging::rfc3339_now(),
-                owner: if owner == 0 {
-                    "root".into()
-                } else {
-                    owner.to_string()
-                },
-                annotations: spec.annotations().clone().unwrap_or_default(),
-                cgroup: cgroup_paths.clone(),
-                config: serde_json::to_value(&spec)?,
-                use_systemd: false,
-            };
             loop {
                 let (msg, fd) = parent_chan
                     .recv_fd()
