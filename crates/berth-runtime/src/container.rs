@@ -131,7 +131,7 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
 }
 
 fn kill_and_wait(st: &State) -> Result<()> {
-    let cg = crate::cgroup::manager_of(&st);
+    let cg = crate::cgroup::manager_of(st);
     if st.init_alive() {
         let _ = nix::sys::signal::kill(Pid::from_raw(st.pid), Signal::SIGKILL);
     }
@@ -148,7 +148,7 @@ fn kill_and_wait(st: &State) -> Result<()> {
 
 /// Everything after the processes are gone: cgroup, poststop hooks, the record.
 fn destroy(root: &Root, st: &State) -> Result<()> {
-    let cg = crate::cgroup::manager_of(&st);
+    let cg = crate::cgroup::manager_of(st);
     let cg_res = cg.destroy();
     if let Ok(spec) = serde_json::from_value::<oci_spec::runtime::Spec>(st.config.clone()) {
         if let Some(h) = spec.hooks() {

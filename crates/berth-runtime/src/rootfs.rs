@@ -414,7 +414,7 @@ fn remount_bind(fd: BorrowedFd<'_>, flags: MsFlags, in_userns: bool) -> io::Resu
     ) {
         Ok(()) => Ok(()),
         Err(nix::Error::EPERM) if in_userns => {
-            let st = nix::sys::statvfs::fstatvfs(&fd).map_err(nix_io)?;
+            let st = nix::sys::statvfs::fstatvfs(fd).map_err(nix_io)?;
             let locked = statvfs_to_ms(st.flags());
             mount(
                 None::<&str>,
