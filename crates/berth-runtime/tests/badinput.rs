@@ -10,6 +10,7 @@
 //! cargo test --release -p berth-runtime --test badinput ::berth  # one of them
 //! ```
 
+#[macro_use]
 mod common;
 
 use std::fs;
@@ -21,23 +22,6 @@ use common::{
     temp_dir, unique_name, Bundle, Container, Runtime,
 };
 use serde_json::{json, Value};
-
-/// Runs every scenario as `<scenario>::runc` and `<scenario>::berth`.
-macro_rules! both {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[test]
-            fn runc() {
-                super::$scenario(&super::Runtime::runc());
-            }
-
-            #[test]
-            fn berth() {
-                super::$scenario(&super::Runtime::berth());
-            }
-        }
-    )*};
-}
 
 both!(
     malformed_config,

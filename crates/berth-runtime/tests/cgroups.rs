@@ -18,6 +18,7 @@
 //! fails; every test ends by checking that nothing named after it is left (state dir,
 //! cgroup directory in any hierarchy, process, mount).
 
+#[macro_use]
 mod common;
 
 use std::fs;

@@ -19,6 +19,7 @@
 //! rootfs's /etc/passwd, umask 0022 by default, ambient capabilities raised only when
 //! also inheritable and permitted, a runtime-configured `lo` only in a netns it created).
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeSet;
@@ -30,24 +31,7 @@ use std::time::Duration;
 use common::{Bundle, Container, Invocation, NamespaceHolder, Runtime, CHECKER_IN_ROOTFS};
 use serde_json::{json, Value};
 
-/// Runs every scenario as `<scenario>::runc` and `<scenario>::berth`.
-macro_rules! conformance {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[test]
-            fn runc() {
-                super::$scenario(&super::Runtime::runc());
-            }
-
-            #[test]
-            fn berth() {
-                super::$scenario(&super::Runtime::berth());
-            }
-        }
-    )*};
-}
-
-conformance!(
+both!(
     default_spec,
     process_identity,
     rlimits_and_oom_score,

@@ -14,6 +14,7 @@
 //! fails; after each delete the test checks that no state dir, cgroup, process or mount
 //! named after it remains.
 
+#[macro_use]
 mod common;
 
 use std::fs;
@@ -25,23 +26,6 @@ use std::time::{Duration, Instant};
 
 use common::{assert_everything_gone, assert_one_line_error, temp_dir, Bundle, Container, Runtime};
 use serde_json::{json, Value};
-
-/// Runs every scenario as `<scenario>::runc` and `<scenario>::berth`.
-macro_rules! both {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[test]
-            fn runc() {
-                super::$scenario(&super::Runtime::runc());
-            }
-
-            #[test]
-            fn berth() {
-                super::$scenario(&super::Runtime::berth());
-            }
-        }
-    )*};
-}
 
 both!(
     run_foreground,

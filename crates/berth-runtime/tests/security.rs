@@ -21,6 +21,7 @@
 //! here, so the masked /proc/timer_list and /proc/keys and the read-only /proc/sys are
 //! checked as well.
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeMap;
@@ -31,23 +32,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::{temp_dir, unique_name, Bundle, Container, Invocation, Runtime};
 use serde_json::{json, Value};
-
-/// Runs every scenario as `<scenario>::runc` and `<scenario>::berth`.
-macro_rules! both {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[test]
-            fn runc() {
-                super::$scenario(&super::Runtime::runc());
-            }
-
-            #[test]
-            fn berth() {
-                super::$scenario(&super::Runtime::berth());
-            }
-        }
-    )*};
-}
 
 /// Scenarios where issue 4 asks more of berth than runc 1.1.5 does.
 macro_rules! berth_only {

@@ -16,7 +16,27 @@
 //!   (`CARGO_BIN_EXE_berth-runtime`, so never a stale one);
 //! - the conformance checker: `BERTH_CHECKER`, else the static build under the target
 //!   directory these tests run from (see [`CHECKER_BUILD`]).
+
 #![allow(dead_code)] // each test binary uses a different part of this module
+
+/// Runs every scenario as `<scenario>::runc` and `<scenario>::berth`: runc passing
+/// shows the test itself is right. Needs `Runtime` in scope of the calling file.
+#[allow(unused_macros)]
+macro_rules! both {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[test]
+            fn runc() {
+                super::$scenario(&super::Runtime::runc());
+            }
+
+            #[test]
+            fn berth() {
+                super::$scenario(&super::Runtime::berth());
+            }
+        }
+    )*};
+}
 
 use std::fs;
 use std::io::{BufRead, BufReader};
