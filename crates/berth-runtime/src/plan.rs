@@ -24,11 +24,6 @@ pub enum PlanError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("parse {path}: {source}")]
-    Parse {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
     #[error("invalid config: {0}")]
     Invalid(String),
 }

@@ -16,7 +16,6 @@ use std::ffi::OsStr;
 use std::fs;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -1018,9 +1017,4 @@ pub fn mount_console(slave_path: &Path) -> Result<(), RootfsError> {
         None::<&str>,
     )
     .map_err(mount_err("/dev/console"))
-}
-
-/// Bytes of a path, for messages about non-UTF-8 names.
-pub fn lossy(p: &Path) -> String {
-    String::from_utf8_lossy(p.as_os_str().as_bytes()).into_owned()
 }

@@ -74,7 +74,6 @@ pub fn openat2(
 
 pub const RESOLVE_IN_ROOT: u64 = libc::RESOLVE_IN_ROOT;
 pub const RESOLVE_NO_MAGICLINKS: u64 = libc::RESOLVE_NO_MAGICLINKS;
-pub const RESOLVE_NO_XDEV: u64 = libc::RESOLVE_NO_XDEV;
 
 /// Mark every fd >= `first` close-on-exec (close_range(2) with CLOSE_RANGE_CLOEXEC).
 ///
@@ -274,11 +273,6 @@ fn cstring(path: &Path) -> io::Result<CString> {
 /// (mount(2) target): the kernel follows the magic link to exactly that inode.
 pub fn fd_path(fd: BorrowedFd<'_>) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
-}
-
-/// Helper for C strings in messages.
-pub fn cstr_lossy(s: &CStr) -> String {
-    s.to_string_lossy().into_owned()
 }
 
 /// mount_setattr(2) on the mount at `path` relative to `dirfd` (AT_EMPTY_PATH when `path` is empty).
