@@ -925,17 +925,27 @@ pub fn finalize(plan: &Plan) -> Result<(), RootfsError> {
     Ok(())
 }
 
+/// `p` opened O_PATH inside the root, or None when it doesn't exist: masked and
+/// read-only paths the image lacks are simply skipped.
+fn open_existing(
+    root: BorrowedFd<'_>,
+    p: &Path,
+    op: &'static str,
+) -> Result<Option<OwnedFd>, RootfsError> {
+    match open_in_root(root, p, libc::O_PATH) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        Err(source) => Err(RootfsError::Path {
+            op,
+            path: p.to_path_buf(),
+            source,
+        }),
+    }
+}
+
 fn mask_path(root: BorrowedFd<'_>, p: &Path) -> Result<(), RootfsError> {
-    let fd = match open_in_root(root, p, libc::O_PATH) {
-        Ok(fd) => fd,
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
-        Err(source) => {
-            return Err(RootfsError::Path {
-                op: "mask",
-                path: p.to_path_buf(),
-                source,
-            })
-        }
+    let Some(fd) = open_existing(root, p, "mask")? else {
+        return Ok(());
     };
     let target = berth_sys::fd_path(fd.as_fd());
     let is_dir = fs::metadata(&target).is_ok_and(|m| m.is_dir());
@@ -960,16 +970,8 @@ fn mask_path(root: BorrowedFd<'_>, p: &Path) -> Result<(), RootfsError> {
 }
 
 fn readonly_path(root: BorrowedFd<'_>, p: &Path) -> Result<(), RootfsError> {
-    let fd = match open_in_root(root, p, libc::O_PATH) {
-        Ok(fd) => fd,
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
-        Err(source) => {
-            return Err(RootfsError::Path {
-                op: "readonly",
-                path: p.to_path_buf(),
-                source,
-            })
-        }
+    let Some(fd) = open_existing(root, p, "readonly")? else {
+        return Ok(());
     };
     let target = berth_sys::fd_path(fd.as_fd());
     mount(
