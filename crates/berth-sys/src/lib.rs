@@ -479,3 +479,98 @@ pub fn bpf_attach_device_program(
     }
     Ok(())
 }
+
+/// fsopen(2): a filesystem context for `fstype` (e.g. "overlay"), close-on-exec.
+pub fn fsopen(fstype: &str) -> io::Result<OwnedFd> {
+    let name = CString::new(fstype).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `name` is a valid C string; FSOPEN_CLOEXEC = 1. The kernel returns a new fd or -1.
+    let ret = unsafe { libc::syscall(libc::SYS_fsopen, name.as_ptr(), 1 as libc::c_uint) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh fd from the kernel, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// fsconfig(2) FSCONFIG_SET_STRING `key=value` on a context from [`fsopen`].
+/// Each call is one option, so no option string is limited to a page (overlay's
+/// repeated "lowerdir+" keys, Linux >= 6.8).
+pub fn fsconfig_set_string(fsfd: BorrowedFd<'_>, key: &str, value: &[u8]) -> io::Result<()> {
+    let ckey = CString::new(key).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let cval = CString::new(value).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: both pointers are valid C strings for the duration of the call;
+    // FSCONFIG_SET_STRING = 1 takes `value` as a string and aux = 0.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fsfd.as_raw_fd(),
+            1 as libc::c_uint,
+            ckey.as_ptr(),
+            cval.as_ptr(),
+            0 as libc::c_int,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// fsconfig(2) FSCONFIG_CMD_CREATE: build the superblock from the options set so far.
+pub fn fsconfig_create(fsfd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: FSCONFIG_CMD_CREATE = 6 takes no key, value or aux (NULL/0).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fsfd.as_raw_fd(),
+            6 as libc::c_uint,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0 as libc::c_int,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// fsmount(2): a detached mount (close-on-exec fd) of a created context; `attr_flags` are MOUNT_ATTR_*.
+pub fn fsmount(fsfd: BorrowedFd<'_>, attr_flags: u32) -> io::Result<OwnedFd> {
+    // SAFETY: plain integer arguments; FSMOUNT_CLOEXEC = 1. Returns a new fd or -1.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            fsfd.as_raw_fd(),
+            1 as libc::c_uint,
+            attr_flags as libc::c_uint,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh fd from the kernel, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// move_mount(2) of the detached mount `from` (MOVE_MOUNT_F_EMPTY_PATH) onto `to_path`.
+pub fn move_mount_to(from: BorrowedFd<'_>, to_path: &Path) -> io::Result<()> {
+    let empty = CString::new("").map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let cto = cstring(to_path)?;
+    // SAFETY: both strings are valid C strings; AT_FDCWD resolves `to_path`
+    // relative to the cwd; MOVE_MOUNT_F_EMPTY_PATH = 4 makes `from` itself the source.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_FDCWD,
+            cto.as_ptr(),
+            4 as libc::c_uint,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
