@@ -1,0 +1,329 @@
+//! Firewall backends: NAT out, DNAT for published ports, isolation between networks.
+//!
+//! The desired firewall state is a pure function of the berth state ([`Ruleset`]),
+//! and every change re-installs berth's whole table in ONE atomic `nft -f -`
+//! transaction (create-if-missing, delete, define) whenever the set of networks
+//! changes. Published ports are elements of maps looked up by fixed rules, so a
+//! container's attach/detach is one small transaction adding/deleting exactly its
+//! elements (rule and chain changes make nft commits slow). Nothing outside
+//! berth's table is touched, so deleting the table restores the host. Rules carry
+//! a `net:<name>` comment and port elements a `ctr:<id>` comment.
+//!
+//! Packet paths (all IPv4):
+//! * out: `postrouting` masquerades the subnet leaving through any other interface
+//!   (not for `internal` networks, which `forward` also cuts off both ways).
+//! * in: `prerouting` and `output` jump to `published` for locally addressed
+//!   packets (`fib daddr type local`), so DNAT works from outside, from the host
+//!   itself (127.0.0.1 and its own addresses) and from containers (hairpin).
+//! * localhost: a DNATed packet from 127.0.0.0/8 needs `route_localnet=1` on the
+//!   bridge (set by the link driver) and is masqueraded to the bridge address.
+//! * hairpin: a DNATed packet that leaves through the bridge it came from is
+//!   masqueraded, so the reply returns through the host and gets un-NATed.
+//! * isolation: traffic from one berth bridge to another is dropped unless it was
+//!   DNATed (published ports stay reachable from other networks, as in docker).
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::Ipv4Addr;
+use std::process::{Command, Stdio};
+
+use crate::ipam::Ipv4Net;
+use crate::ports::PortMapping;
+
+/// One network as the firewall sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirewallNetwork {
+    pub name: String,
+    pub bridge: String,
+    pub subnet: Ipv4Net,
+    pub internal: bool,
+}
+
+/// One published port resolved to its destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirewallPort {
+    pub container_id: String,
+    pub mapping: PortMapping,
+    pub container_ip: Ipv4Addr,
+}
+
+/// The complete desired state of berth's firewall.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Ruleset {
+    pub networks: Vec<FirewallNetwork>,
+    pub ports: Vec<FirewallPort>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FirewallError {
+    #[error("run nft: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("nft rejected the ruleset for table {table}: {stderr}")]
+    Rejected { table: String, stderr: String },
+}
+
+/// A firewall backend (nftables here; iptables could implement it later).
+pub trait Firewall: Send + Sync {
+    /// Replaces berth's rules with `rules`, atomically.
+    fn apply(&self, rules: &Ruleset) -> Result<(), FirewallError>;
+    /// Adds and removes published ports in one transaction, on top of an
+    /// applied ruleset.
+    fn publish(&self, add: &[FirewallPort], remove: &[FirewallPort]) -> Result<(), FirewallError>;
+    /// Removes everything berth installed.
+    fn teardown(&self) -> Result<(), FirewallError>;
+}
+
+/// nftables through `nft -f -`, in table `ip <table>`.
+#[derive(Debug, Clone)]
+pub struct Nftables {
+    pub table: String,
+}
+
+impl Nftables {
+    /// The full transaction installing `rules` (pure; unit-tested).
+    pub fn render(&self, rules: &Ruleset) -> String {
+        let t = &self.table;
+        let mut s = String::new();
+        // Create-then-delete makes the delete valid whether or not the table exists.
+        let _ = writeln!(s, "table ip {t} {{}}\ndelete table ip {t}\ntable ip {t} {{");
+        let bridges: Vec<String> = rules
+            .networks
+            .iter()
+            .map(|n| format!("\"{}\"", n.bridge))
+            .collect();
+        s.push_str("  set bridges {\n    type ifname\n");
+        if !bridges.is_empty() {
+            let _ = writeln!(s, "    elements = {{ {} }}", bridges.join(", "));
+        }
+        s.push_str("  }\n");
+        s.push_str("  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n    fib daddr type local jump published\n  }\n");
+        s.push_str("  chain output {\n    type nat hook output priority -100; policy accept;\n    fib daddr type local jump published\n  }\n");
+        // Published ports are elements of four maps (protocol x any/one host address)
+        // consulted by fixed rules, so attaching or detaching a container only adds
+        // or deletes elements: no rule or chain changes, which nft commits slowly.
+        for proto in ["tcp", "udp"] {
+            for (scope, key) in [("any", "inet_service"), ("ip", "ipv4_addr . inet_service")] {
+                let _ = writeln!(
+                    s,
+                    "  map {proto}_{scope} {{\n    type {key} : ipv4_addr . inet_service"
+                );
+                let elems: Vec<String> = rules
+                    .ports
+                    .iter()
+                    .filter(|p| {
+                        p.mapping.protocol.to_string() == proto
+                            && (p.mapping.host_ip.is_none() == (scope == "any"))
+                    })
+                    .map(element)
+                    .collect();
+                if !elems.is_empty() {
+                    let _ = writeln!(s, "    elements = {{ {} }}", elems.join(", "));
+                }
+                s.push_str("  }\n");
+            }
+        }
+        s.push_str("  chain published {\n");
+        for proto in ["tcp", "udp"] {
+            let _ = writeln!(s, "    dnat ip to ip daddr . {proto} dport map @{proto}_ip");
+            let _ = writeln!(s, "    dnat ip to {proto} dport map @{proto}_any");
+        }
+        s.push_str("  }\n");
+        s.push_str("  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n");
+        for n in &rules.networks {
+            let (b, sub, name) = (&n.bridge, n.subnet, &n.name);
+            let _ = writeln!(
+                s,
+                "    oifname \"{b}\" ip saddr 127.0.0.0/8 masquerade comment \"net:{name}\""
+            );
+            let _ = writeln!(s, "    oifname \"{b}\" ip saddr {sub} ct status dnat masquerade comment \"net:{name}\"");
+            if !n.internal {
+                let _ = writeln!(
+                    s,
+                    "    ip saddr {sub} oifname != \"{b}\" masquerade comment \"net:{name}\""
+                );
+            }
+        }
+        s.push_str("  }\n");
+        s.push_str(
+            "  chain forward {\n    type filter hook forward priority filter; policy accept;\n",
+        );
+        for n in rules.networks.iter().filter(|n| n.internal) {
+            let (b, name) = (&n.bridge, &n.name);
+            let _ = writeln!(
+                s,
+                "    iifname \"{b}\" oifname != \"{b}\" drop comment \"net:{name}\""
+            );
+            let _ = writeln!(
+                s,
+                "    oifname \"{b}\" iifname != \"{b}\" drop comment \"net:{name}\""
+            );
+        }
+        s.push_str("    ct status dnat accept\n");
+        for n in &rules.networks {
+            let (b, name) = (&n.bridge, &n.name);
+            let _ = writeln!(s, "    iifname \"{b}\" oifname != \"{b}\" oifname @bridges drop comment \"net:{name}\"");
+        }
+        s.push_str("  }\n}\n");
+        s
+    }
+
+    /// The transaction adding `add` and deleting `remove` (pure; unit-tested).
+    pub fn render_delta(&self, add: &[FirewallPort], remove: &[FirewallPort]) -> String {
+        let t = &self.table;
+        let mut s = String::new();
+        for p in remove {
+            let _ = writeln!(
+                s,
+                "delete element ip {t} {} {{ {} }}",
+                map_name(&p.mapping),
+                key(&p.mapping)
+            );
+        }
+        for p in add {
+            let _ = writeln!(
+                s,
+                "add element ip {t} {} {{ {} }}",
+                map_name(&p.mapping),
+                element(p)
+            );
+        }
+        s
+    }
+
+    fn run(&self, script: &str) -> Result<(), FirewallError> {
+        let mut child = Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(FirewallError::Spawn)?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(script.as_bytes())
+                .map_err(FirewallError::Spawn)?;
+        }
+        let out = child.wait_with_output().map_err(FirewallError::Spawn)?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(FirewallError::Rejected {
+                table: self.table.clone(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            })
+        }
+    }
+}
+
+fn map_name(m: &PortMapping) -> String {
+    format!(
+        "{}_{}",
+        m.protocol,
+        if m.host_ip.is_some() { "ip" } else { "any" }
+    )
+}
+
+fn key(m: &PortMapping) -> String {
+    match m.host_ip {
+        Some(ip) => format!("{ip} . {}", m.host_port),
+        None => m.host_port.to_string(),
+    }
+}
+
+fn element(p: &FirewallPort) -> String {
+    format!(
+        "{} comment \"ctr:{}\" : {} . {}",
+        key(&p.mapping),
+        p.container_id,
+        p.container_ip,
+        p.mapping.container_port
+    )
+}
+
+impl Firewall for Nftables {
+    fn apply(&self, rules: &Ruleset) -> Result<(), FirewallError> {
+        self.run(&self.render(rules))
+    }
+
+    fn publish(&self, add: &[FirewallPort], remove: &[FirewallPort]) -> Result<(), FirewallError> {
+        if add.is_empty() && remove.is_empty() {
+            return Ok(());
+        }
+        self.run(&self.render_delta(add, remove))
+    }
+
+    fn teardown(&self) -> Result<(), FirewallError> {
+        let t = &self.table;
+        self.run(&format!("table ip {t} {{}}\ndelete table ip {t}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Ruleset {
+        Ruleset {
+            networks: vec![
+                FirewallNetwork {
+                    name: "bridge".into(),
+                    bridge: "berth0".into(),
+                    subnet: "10.88.0.0/16".parse().expect("subnet"),
+                    internal: false,
+                },
+                FirewallNetwork {
+                    name: "priv".into(),
+                    bridge: "br-1".into(),
+                    subnet: "10.89.0.0/24".parse().expect("subnet"),
+                    internal: true,
+                },
+            ],
+            ports: vec![FirewallPort {
+                container_id: "abc".into(),
+                mapping: PortMapping::parse("127.0.0.1:8080:80").expect("spec")[0],
+                container_ip: Ipv4Addr::new(10, 88, 0, 2),
+            }],
+        }
+    }
+
+    #[test]
+    fn render_is_one_replace_transaction() {
+        let s = Nftables {
+            table: "berth".into(),
+        }
+        .render(&sample());
+        assert!(s.starts_with("table ip berth {}\ndelete table ip berth\ntable ip berth {"));
+        assert!(s.contains("elements = { \"berth0\", \"br-1\" }"));
+        assert!(s.contains("map tcp_ip {\n    type ipv4_addr . inet_service : ipv4_addr . inet_service\n    elements = { 127.0.0.1 . 8080 comment \"ctr:abc\" : 10.88.0.2 . 80 }"), "{s}");
+        assert!(s.contains("dnat ip to tcp dport map @tcp_any"));
+        assert!(s.contains("ip saddr 10.88.0.0/16 oifname != \"berth0\" masquerade"));
+        // internal networks never masquerade out and are cut off in forward
+        assert!(!s.contains("ip saddr 10.89.0.0/24 oifname != \"br-1\" masquerade"));
+        assert!(s.contains("iifname \"br-1\" oifname != \"br-1\" drop"));
+    }
+
+    #[test]
+    fn empty_ruleset_has_empty_set() {
+        let s = Nftables { table: "t".into() }.render(&Ruleset::default());
+        assert!(!s.contains("elements"));
+        assert!(
+            s.contains("map udp_any {\n    type inet_service : ipv4_addr . inet_service\n  }"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn delta_touches_only_elements() {
+        let nft = Nftables { table: "t".into() };
+        let p = sample().ports;
+        let any = FirewallPort {
+            mapping: PortMapping::parse("53:53/udp").expect("spec")[0],
+            ..p[0].clone()
+        };
+        assert_eq!(
+            nft.render_delta(std::slice::from_ref(&any), &p),
+            "delete element ip t tcp_ip { 127.0.0.1 . 8080 }\nadd element ip t udp_any { 53 comment \"ctr:abc\" : 10.88.0.2 . 53 }\n"
+        );
+        assert_eq!(nft.render_delta(&[], &[]), "");
+    }
+}
