@@ -429,6 +429,13 @@ fn drop_privileges(
     Ok(())
 }
 
+/// "No such file or directory (os error 2)" → "no such file or directory".
+fn lower_os_error(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    let s = s.split(" (os error").next().unwrap_or(&s);
+    s.to_ascii_lowercase()
+}
+
 /// args[0] looked up in the process's PATH, inside the container (after pivot_root).
 fn find_executable(p: &ProcessPlan) -> Result<PathBuf, String> {
     let name = &p.args[0];
@@ -444,7 +451,13 @@ fn find_executable(p: &ProcessPlan) -> Result<PathBuf, String> {
         if is_exec(&path) {
             return Ok(PathBuf::from(name));
         }
-        return Err(format!("exec: {name:?}: no such executable file"));
+        // runc's words, which engines map to exit codes: a missing file is
+        // 127 ("no such file or directory"), anything else 126 ("permission denied")
+        return Err(match fs::metadata(&path) {
+            Err(e) => format!("exec: {name:?}: stat {name}: {}", lower_os_error(&e)),
+            Ok(m) if m.is_dir() => format!("exec: {name:?}: is a directory: permission denied"),
+            Ok(_) => format!("exec: {name:?}: permission denied"),
+        });
     }
     let path_var = p
         .env

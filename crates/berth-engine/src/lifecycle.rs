@@ -1,0 +1,1381 @@
+//! lifecycle: create → start → (monitor) → cleanup → restart or rm.
+//!
+//! ```text
+//! berth run ──► create: validate flags, resolve image, reserve name, write record
+//!           ──► start:  lock record
+//!                        mount overlay (image layers + upper/work)      ─┐ undo in reverse
+//!                        berth-net attach (netns, veth, nft, /etc files) │ on any failure
+//!                        resolve --user in the image, generate spec      │
+//!                        spawn berth-monitor ─► runtime create ─► "ok <pid>"
+//!                        record: running, pid                           ─┘
+//!                        (hook: the CLI attaches here, before any output)
+//!                        runtime start (execve of the container process)
+//! berth-monitor: logs, attach clients, waitpid ─► exit file ─► exec `berth container cleanup ID`
+//! cleanup: lock; OOM? (cgroup oom_kill); runtime delete; net detach; unmount;
+//!          record: exited(code); then --rm, or the restart policy (with backoff)
+//! ```
+//! Every record change holds the container's lock; name reservation holds the
+//! engine-wide names lock, so parallel `berth run`s never collide.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::events;
+use crate::record::{Container, HostConfig, MountRecord, Records, State, Status};
+use crate::root::{write_atomic, Root};
+use crate::runtime::Runtime;
+use crate::spec::{self, SpecInput};
+use crate::volume::Volumes;
+use crate::EngineError;
+
+pub struct Engine {
+    pub root: Root,
+    /// The OCI runtime used when a container does not name one.
+    pub default_runtime: String,
+    /// Where berth's own binaries live (berth, berth-monitor, berth-runtime, berth-init).
+    pub bin_dir: PathBuf,
+    images: std::cell::OnceCell<berth_image::Store>,
+}
+
+/// What `berth create`/`run` asks for, before merging with the image.
+#[derive(Debug, Clone, Default)]
+pub struct CreateRequest {
+    pub name: Option<String>,
+    pub image: String,
+    pub cmd: Vec<String>,
+    /// Some(vec![]) resets the image's entrypoint (`--entrypoint ""`).
+    pub entrypoint: Option<Vec<String>>,
+    pub env: Vec<String>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<i64>,
+    pub host_config: HostConfig,
+}
+
+impl Engine {
+    pub fn open(
+        root_dir: &Path,
+        run_dir: &Path,
+        default_runtime: &str,
+        bin_dir: PathBuf,
+    ) -> Result<Engine, EngineError> {
+        let root = Root::new(root_dir, run_dir)
+            .map_err(|e| EngineError::io(format!("create {}", root_dir.display()), e))?;
+        Ok(Engine {
+            root,
+            default_runtime: default_runtime.into(),
+            bin_dir,
+            images: Default::default(),
+        })
+    }
+
+    pub fn images(&self) -> Result<&berth_image::Store, EngineError> {
+        if let Some(s) = self.images.get() {
+            return Ok(s);
+        }
+        let s = berth_image::Store::open(&self.root.image_dir())
+            .map_err(|e| EngineError::Image(e.to_string()))?;
+        Ok(self.images.get_or_init(|| s))
+    }
+
+    pub fn records(&self) -> Records<'_> {
+        Records::new(&self.root)
+    }
+
+    pub fn volumes(&self) -> Volumes<'_> {
+        Volumes::new(&self.root)
+    }
+
+    /// The runtime binary for a container: a bare name is looked up beside
+    /// `berth` first (berth-runtime ships there), then in PATH.
+    pub fn runtime_for(&self, c: &Container) -> Runtime {
+        let name = if c.host_config.runtime.is_empty() {
+            self.default_runtime.as_str()
+        } else {
+            c.host_config.runtime.as_str()
+        };
+        let binary = if name.contains('/') {
+            PathBuf::from(name)
+        } else {
+            let beside = self.bin_dir.join(name);
+            if beside.exists() {
+                beside
+            } else {
+                PathBuf::from(name)
+            }
+        };
+        let root = self.root.runtime_root(name);
+        Runtime::new(binary, root)
+    }
+
+    fn bundle(&self, id: &str) -> PathBuf {
+        self.root.container_run(id).join("bundle")
+    }
+
+    pub fn rootfs(&self, id: &str) -> PathBuf {
+        self.bundle(id).join("rootfs")
+    }
+
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.root.container_dir(id).join("log.json")
+    }
+
+    /// Unix socket paths are limited to 108 bytes: sockets live in a short
+    /// per-container directory, `<run>/s/<id12>/`.
+    pub fn socket_dir(&self, id: &str) -> PathBuf {
+        self.root.run.join("s").join(&id[..12.min(id.len())])
+    }
+
+    pub fn attach_socket(&self, id: &str) -> PathBuf {
+        self.socket_dir(id).join("attach.sock")
+    }
+
+    // ---------------------------------------------------------------- create
+
+    pub fn create(&self, req: CreateRequest) -> Result<Container, EngineError> {
+        if let Some(n) = &req.name {
+            if !crate::names::is_valid_name(n) {
+                return Err(EngineError::Invalid(format!(
+                    "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                )));
+            }
+        }
+        let hc = &req.host_config;
+        if !hc.runtime.is_empty() {
+            let rt = self.runtime_for(&Container {
+                host_config: hc.clone(),
+                ..Default::default()
+            });
+            if which(&rt.binary).is_none() {
+                return Err(EngineError::Invalid(format!(
+                    "unknown or invalid runtime name: {}",
+                    hc.runtime
+                )));
+            }
+        }
+        for m in &hc.mounts {
+            if m.kind == "bind" {
+                let p = Path::new(&m.source);
+                if !p.is_absolute() {
+                    return Err(EngineError::Invalid(format!(
+                        "invalid mount config: bind source {:?} must be an absolute path",
+                        m.source
+                    )));
+                }
+                if !p.exists() {
+                    return Err(EngineError::Invalid(format!(
+                        "invalid mount config for type \"bind\": bind source path does not exist: {}",
+                        m.source
+                    )));
+                }
+            }
+        }
+        if hc.auto_remove && hc.restart_policy.name != "no" && !hc.restart_policy.name.is_empty() {
+            return Err(EngineError::Invalid(
+                "conflicting options: --restart and --rm".into(),
+            ));
+        }
+        let image = self.images()?.resolve(&req.image).map_err(|e| {
+            EngineError::Image(format!("unable to find image '{}' locally: {e}", req.image))
+        })?;
+        let ic = image.config.config().clone().unwrap_or_default();
+
+        let id = crate::names::new_id();
+        let mut c = Container {
+            id: id.clone(),
+            created: crate::time::now(),
+            ..Default::default()
+        };
+        c.config.image = req.image.clone();
+        c.config.image_id = image.id.clone();
+        c.config.entrypoint = match &req.entrypoint {
+            Some(e) => e.clone(),
+            None => ic.entrypoint().clone().unwrap_or_default(),
+        };
+        c.config.cmd = if !req.cmd.is_empty() {
+            req.cmd.clone()
+        } else if req.entrypoint.is_some() {
+            Vec::new()
+        } else {
+            ic.cmd().clone().unwrap_or_default()
+        };
+        if c.config.entrypoint.is_empty() && c.config.cmd.is_empty() {
+            return Err(EngineError::Invalid("no command specified".into()));
+        }
+        c.config.env = ic.env().clone().unwrap_or_default();
+        c.config.env.extend(req.env.iter().cloned());
+        c.config.working_dir = req
+            .working_dir
+            .clone()
+            .or_else(|| ic.working_dir().clone())
+            .unwrap_or_default();
+        c.config.user = req
+            .user
+            .clone()
+            .or_else(|| ic.user().clone())
+            .unwrap_or_default();
+        c.config.hostname = req.hostname.clone().unwrap_or_else(|| id[..12].to_string());
+        c.config.domainname = req.domainname.clone().unwrap_or_default();
+        c.config.labels = ic
+            .labels()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        c.config.labels.extend(req.labels.clone());
+        c.config.tty = req.tty;
+        c.config.open_stdin = req.open_stdin;
+        c.config.stop_signal = req
+            .stop_signal
+            .clone()
+            .or_else(|| ic.stop_signal().clone())
+            .unwrap_or_else(|| "SIGTERM".into());
+        crate::parse::signal(&c.config.stop_signal)?;
+        c.config.stop_timeout = req.stop_timeout;
+        c.config.exposed_ports = ic.exposed_ports().clone().unwrap_or_default();
+        c.config.volumes = ic.volumes().clone().unwrap_or_default();
+        c.host_config = req.host_config.clone();
+        if c.host_config.network_mode.is_empty() {
+            c.host_config.network_mode = "bridge".into();
+        }
+        if let Some(other) = c.host_config.network_mode.strip_prefix("container:") {
+            let o = self.records().find(other)?;
+            c.host_config.network_mode = format!("container:{}", o.id);
+        }
+        if c.host_config.log_max_file == 0 {
+            c.host_config.log_max_file = 1;
+        }
+        // Anonymous volumes for the image's VOLUME entries no mount covers.
+        for v in &c.config.volumes {
+            if !c.host_config.mounts.iter().any(|m| &m.destination == v) {
+                c.host_config.mounts.push(MountRecord {
+                    kind: "volume".into(),
+                    destination: v.clone(),
+                    ..Default::default()
+                });
+            }
+        }
+
+        // Reserve the name and write the record under the names lock.
+        {
+            let _names = self
+                .root
+                .lock_names()
+                .map_err(|e| EngineError::io("lock names", e))?;
+            let all = self.records().list()?;
+            c.name = match &req.name {
+                Some(n) => {
+                    if let Some(o) = all.iter().find(|o| &o.name == n) {
+                        return Err(EngineError::NameInUse {
+                            name: n.clone(),
+                            id: o.id.clone(),
+                        });
+                    }
+                    n.clone()
+                }
+                None => crate::names::generate_name(|n| all.iter().any(|o| o.name == n)),
+            };
+            let dir = self.root.container_dir(&id);
+            fs::create_dir_all(&dir)
+                .map_err(|e| EngineError::io(format!("create {}", dir.display()), e))?;
+            if let Err(e) = self
+                .create_volumes(&mut c)
+                .and_then(|_| self.records().save(&c))
+            {
+                let _ = fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        }
+        events::emit(
+            &self.root,
+            "container",
+            "create",
+            &c.id,
+            &[("name", &c.name), ("image", &c.config.image)],
+        );
+        Ok(c)
+    }
+
+    fn create_volumes(&self, c: &mut Container) -> Result<(), EngineError> {
+        for m in c.host_config.mounts.iter_mut() {
+            if m.kind != "volume" {
+                continue;
+            }
+            let anonymous = m.name.is_empty();
+            if anonymous {
+                m.name = crate::names::random_hex(32);
+            }
+            let v = self.volumes().create(&m.name, BTreeMap::new(), anonymous)?;
+            m.source = v.mountpoint;
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- start
+
+    /// Start a created or exited container. `hook` runs after the container's
+    /// process exists but before it execs (the CLI attaches there, so no output
+    /// is lost).
+    pub fn start(
+        &self,
+        key: &str,
+        hook: Option<&mut dyn FnMut(&Container) -> Result<(), EngineError>>,
+    ) -> Result<Container, EngineError> {
+        let id = self.records().find(key)?.id;
+        let lock = self.records().lock(&id)?;
+        let mut c = self.records().load(&id)?;
+        self.refresh(&mut c);
+        match c.state.status {
+            Status::Running | Status::Paused => return Ok(c),
+            Status::Removing | Status::Dead => {
+                return Err(EngineError::Conflict(format!(
+                    "container {} is {}: cannot start",
+                    c.name,
+                    c.state.status.as_str()
+                )))
+            }
+            _ => {}
+        }
+        let mut undo = Undo::new(self, &c);
+        let (pid, monitor_pid) = match self.prepare_and_create(&mut c, &mut undo) {
+            Ok(p) => p,
+            Err(e) => {
+                c.state.error = e.to_string();
+                c.state.status = if c.state.started_at.is_empty() {
+                    Status::Created
+                } else {
+                    Status::Exited
+                };
+                if c.state.status == Status::Exited {
+                    c.state.exit_code = e.exit_code().max(126).min(128);
+                }
+                drop(undo);
+                let _ = self.records().save(&c);
+                return Err(e);
+            }
+        };
+        c.state.status = Status::Running;
+        c.state.pid = pid;
+        c.state.pid_start = process_start_time(pid).unwrap_or(0);
+        c.state.monitor_pid = monitor_pid;
+        c.state.monitor_start = process_start_time(monitor_pid).unwrap_or(0);
+        c.state.started_at = crate::time::now();
+        c.state.finished_at.clear();
+        c.state.exit_code = 0;
+        c.state.oom_killed = false;
+        c.state.error.clear();
+        if let Err(e) = self.records().save(&c) {
+            drop(undo);
+            return Err(e);
+        }
+        if let Some(h) = hook {
+            if let Err(e) = h(&c) {
+                drop(undo);
+                return Err(e);
+            }
+        }
+        if let Err(e) = self.runtime_for(&c).start(&c.id) {
+            drop(undo);
+            let _ = self.records().save(&Container {
+                state: State {
+                    status: Status::Exited,
+                    exit_code: 128,
+                    ..c.state.clone()
+                },
+                ..c.clone()
+            });
+            return Err(e);
+        }
+        undo.disarm();
+        drop(lock);
+        events::emit(
+            &self.root,
+            "container",
+            "start",
+            &c.id,
+            &[("name", &c.name), ("image", &c.config.image)],
+        );
+        Ok(c)
+    }
+
+    /// Everything up to `runtime create`; returns the init's and the monitor's pids.
+    fn prepare_and_create(
+        &self,
+        c: &mut Container,
+        undo: &mut Undo<'_>,
+    ) -> Result<(i32, i32), EngineError> {
+        let t = Timing::new();
+        let id = c.id.clone();
+        let dir = self.root.container_dir(&id);
+        let run = self.root.container_run(&id);
+        let bundle = self.bundle(&id);
+        let rootfs = self.rootfs(&id);
+        for d in [
+            dir.join("upper"),
+            dir.join("work"),
+            dir.join("etc"),
+            rootfs.clone(),
+        ] {
+            fs::create_dir_all(&d)
+                .map_err(|e| EngineError::io(format!("create {}", d.display()), e))?;
+        }
+        let _ = fs::remove_file(run.join("exit"));
+
+        // 1. the root filesystem: image layers + this container's upper dir
+        let store = self.images()?;
+        let image = store
+            .resolve(&c.config.image_id)
+            .map_err(|e| EngineError::Image(e.to_string()))?;
+        let lowers = store
+            .layer_dirs(&image)
+            .map_err(|e| EngineError::Image(e.to_string()))?;
+        let overlay = berth_image::snapshot::Overlay {
+            lowers,
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+        };
+        overlay
+            .mount(&rootfs)
+            .map_err(|e| EngineError::Image(format!("mount rootfs: {e}")))?;
+        undo.rootfs = Some(rootfs.clone());
+        t.mark("rootfs");
+
+        // 2. the network: a netns with its interfaces, rules and /etc files
+        let net = crate::network::attach(self, c)?;
+        undo.network = true;
+        c.network = net.settings.clone();
+        t.mark("network");
+
+        // 3. the spec
+        let user =
+            crate::users::resolve_in_rootfs(&rootfs, &c.config.user, &c.host_config.group_add)?;
+        self.populate_volumes(c, &rootfs)?;
+        let input = self.spec_input(c, &user, &net)?;
+        let value = spec::generate(c, &input);
+        let mut oci: oci_spec::runtime::Spec = serde_json::from_value(value)
+            .map_err(|e| EngineError::Invalid(format!("generated spec: {e}")))?;
+        let sec = security_options(&c.host_config)?;
+        crate::security::apply(&mut oci, &sec, user.uid == 0)
+            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        let json = serde_json::to_vec_pretty(&oci).expect("spec serializes");
+        write_atomic(&bundle.join("config.json"), &json)
+            .map_err(|e| EngineError::io("write config.json", e))?;
+        t.mark("spec");
+
+        // 4. the monitor, which runs `runtime create` and stays as the parent
+        let pids = self.spawn_monitor(c, &bundle)?;
+        undo.runtime = true;
+        t.mark("monitor+create");
+        Ok(pids)
+    }
+
+    fn spec_input(
+        &self,
+        c: &Container,
+        user: &crate::users::ResolvedUser,
+        net: &crate::network::Attached,
+    ) -> Result<SpecInput, EngineError> {
+        let hc = &c.host_config;
+        let mut input = SpecInput {
+            uid: user.uid,
+            gid: user.gid,
+            additional_gids: user.additional_gids.clone(),
+            netns: net.netns.clone(),
+            etc_files: net.etc_files.clone(),
+            swap_accounting: swap_accounting(),
+            ..Default::default()
+        };
+        for m in &hc.mounts {
+            input.mount_sources.push(m.source.clone());
+        }
+        for (mode, ns, field) in [(&hc.ipc_mode, "ipc", 0), (&hc.pid_mode, "pid", 1)] {
+            if let Some(other) = mode.strip_prefix("container:") {
+                let o = self.records().find(other)?;
+                if o.state.status != Status::Running {
+                    return Err(EngineError::Conflict(format!(
+                        "cannot join {ns} namespace of a non running container: {}",
+                        o.name
+                    )));
+                }
+                let path = format!("/proc/{}/ns/{ns}", o.state.pid);
+                if field == 0 {
+                    input.ipc_ns = Some(path);
+                } else {
+                    input.pid_ns = Some(path);
+                }
+            }
+        }
+        for d in &hc.devices {
+            input.devices.push(device_info(
+                &d.path_on_host,
+                &d.path_in_container,
+                &d.permissions,
+            )?);
+        }
+        let r = &hc.resources;
+        for (path, _) in r
+            .device_read_bps
+            .iter()
+            .chain(&r.device_write_bps)
+            .chain(&r.device_read_iops)
+            .chain(&r.device_write_iops)
+        {
+            let d = device_info(path, path, "rwm")?;
+            input.throttle_devices.push((d.major, d.minor));
+        }
+        if hc.init {
+            let init = self.bin_dir.join("berth-init");
+            if !init.exists() {
+                return Err(EngineError::Invalid(format!(
+                    "--init: {} is missing",
+                    init.display()
+                )));
+            }
+            input.init_binary = Some(init.to_string_lossy().into_owned());
+        }
+        Ok(input)
+    }
+
+    /// Docker copies what the image has at a volume's path into a new, empty volume.
+    fn populate_volumes(&self, c: &Container, rootfs: &Path) -> Result<(), EngineError> {
+        for m in &c.host_config.mounts {
+            if m.kind != "volume" {
+                continue;
+            }
+            let data = Path::new(&m.source);
+            let empty = fs::read_dir(data)
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false);
+            let marker = data.parent().map(|p| p.join(".populated"));
+            if !empty || marker.as_ref().map(|m| m.exists()).unwrap_or(true) {
+                continue;
+            }
+            if let Some(src) = open_in_root(rootfs, &m.destination) {
+                let from = format!("/proc/{}/fd/{}/.", std::process::id(), src.as_raw_fd());
+                let st = Command::new("cp")
+                    .arg("-a")
+                    .arg(&from)
+                    .arg(data)
+                    .stderr(Stdio::null())
+                    .status();
+                if !matches!(st, Ok(s) if s.success()) {
+                    return Err(EngineError::Invalid(format!(
+                        "copy image content into volume {}",
+                        m.name
+                    )));
+                }
+            }
+            if let Some(mk) = marker {
+                let _ = fs::write(mk, b"");
+            }
+        }
+        Ok(())
+    }
+
+    fn spawn_monitor(&self, c: &Container, bundle: &Path) -> Result<(i32, i32), EngineError> {
+        let run = self.root.container_run(&c.id);
+        let pid_file = run.join("pid");
+        let _ = fs::remove_file(&pid_file);
+        let rt = self.runtime_for(c);
+        fs::create_dir_all(&rt.root).map_err(|e| EngineError::io("create runtime root", e))?;
+        // A stale runtime state (crash) would make `create` refuse the id.
+        let _ = rt.delete(&c.id);
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::empty())
+            .map_err(|e| EngineError::io("pipe", e.into()))?;
+        let _ = nix::fcntl::fcntl(
+            r.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        );
+        let monitor = self.bin_dir.join("berth-monitor");
+        let sock = self.socket_dir(&c.id);
+        fs::create_dir_all(&sock)
+            .map_err(|e| EngineError::io(format!("create {}", sock.display()), e))?;
+        let mut cmd = Command::new(&monitor);
+        cmd.arg("--dir")
+            .arg(&run)
+            .arg("--sock-dir")
+            .arg(&sock)
+            .arg("--report-fd")
+            .arg(w.as_raw_fd().to_string())
+            .arg("--log")
+            .arg(self.log_path(&c.id))
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg("--log-max-size")
+            .arg(c.host_config.log_max_size.unwrap_or(0).to_string())
+            .arg("--log-max-file")
+            .arg(c.host_config.log_max_file.to_string());
+        if c.config.tty {
+            cmd.arg("--tty");
+        }
+        if c.config.open_stdin {
+            cmd.arg("--stdin");
+        }
+        let me = self.bin_dir.join("berth");
+        for a in [
+            me.to_string_lossy().into_owned(),
+            "--root".into(),
+            self.root.dir.to_string_lossy().into_owned(),
+            "--run-root".into(),
+            self.root.run.to_string_lossy().into_owned(),
+            "container".into(),
+            "cleanup".into(),
+            c.id.clone(),
+        ] {
+            cmd.arg("--exit-command").arg(a);
+        }
+        cmd.arg("--");
+        cmd.args(rt.create_argv(&c.id, bundle, &pid_file));
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| EngineError::io(format!("exec {}", monitor.display()), e))?;
+        drop(w);
+        let mut line = String::new();
+        let _ = BufReader::new(fs::File::from(r)).read_line(&mut line);
+        // The monitor stays alive; reap it if it already failed.
+        let _ = child.try_wait();
+        let line = line.trim();
+        if let Some(pid) = line.strip_prefix("ok ") {
+            let pid = pid
+                .parse()
+                .map_err(|_| EngineError::Invalid(format!("monitor reported a bad pid {pid:?}")))?;
+            return Ok((pid, child.id() as i32));
+        }
+        let _ = child.wait();
+        let msg = line
+            .strip_prefix("err ")
+            .unwrap_or("monitor exited without reporting")
+            .to_string();
+        Err(exec_error(msg))
+    }
+
+    // ---------------------------------------------------------------- state
+
+    /// Make the record tell the truth after crashes: a "running" container
+    /// whose process is gone (monitor killed, or a reboot) is finished here.
+    pub fn refresh(&self, c: &mut Container) {
+        if !matches!(
+            c.state.status,
+            Status::Running | Status::Paused | Status::Restarting
+        ) {
+            return;
+        }
+        if c.state.status == Status::Restarting
+            && pid_alive(c.state.monitor_pid, c.state.monitor_start)
+        {
+            return;
+        }
+        if c.state.pid > 0 && pid_alive(c.state.pid, c.state.pid_start) {
+            return;
+        }
+        // The container is gone. While its monitor (or the cleanup it execs) lives,
+        // that finishes the record; only when nobody will, record it here.
+        if pid_alive(c.state.monitor_pid, c.state.monitor_start) {
+            return;
+        }
+        let exit = self.root.container_run(&c.id).join("exit");
+        if let Ok(_l) = self.records().lock(&c.id) {
+            if let Ok(fresh) = self.records().load(&c.id) {
+                *c = fresh;
+            }
+            if !matches!(
+                c.state.status,
+                Status::Running | Status::Paused | Status::Restarting
+            ) {
+                return;
+            }
+            if (c.state.pid > 0 && pid_alive(c.state.pid, c.state.pid_start))
+                || pid_alive(c.state.monitor_pid, c.state.monitor_start)
+            {
+                return;
+            }
+            let (code, _) = read_exit(&exit).unwrap_or((255, String::new()));
+            self.teardown(c);
+            c.state.status = Status::Exited;
+            c.state.exit_code = code;
+            c.state.finished_at = crate::time::now();
+            c.state.pid = 0;
+            let _ = self.records().save(c);
+        }
+    }
+
+    /// Undo the running-state resources: runtime state (and its cgroup),
+    /// network, rootfs mount. Idempotent.
+    fn teardown(&self, c: &Container) {
+        let _ = self.runtime_for(c).delete(&c.id);
+        let _ = crate::network::detach(self, c);
+        let rootfs = self.rootfs(&c.id);
+        let _ = berth_image::snapshot::unmount(&rootfs);
+    }
+
+    pub fn list(&self, all: bool) -> Result<Vec<Container>, EngineError> {
+        let mut v = self.records().list()?;
+        for c in v.iter_mut() {
+            self.refresh(c);
+        }
+        if !all {
+            v.retain(|c| {
+                matches!(
+                    c.state.status,
+                    Status::Running | Status::Paused | Status::Restarting
+                )
+            });
+        }
+        Ok(v)
+    }
+
+    pub fn get(&self, key: &str) -> Result<Container, EngineError> {
+        let mut c = self.records().find(key)?;
+        self.refresh(&mut c);
+        Ok(c)
+    }
+
+    // ---------------------------------------------------------------- cleanup
+
+    /// The monitor's exit command: fold the exit status into the record, free
+    /// the running-state resources, then `--rm` or restart.
+    pub fn cleanup(&self, id: &str) -> Result<(), EngineError> {
+        let lock = self.records().lock(id)?;
+        let mut c = self.records().load(id)?;
+        let exit = self.root.container_run(id).join("exit");
+        let (code, finished) = read_exit(&exit).unwrap_or((255, crate::time::now()));
+        let oom = oom_killed(&c.id);
+        self.teardown(&c);
+        c.state.status = Status::Exited;
+        c.state.exit_code = code;
+        c.state.oom_killed = oom;
+        c.state.finished_at = finished;
+        c.state.pid = 0;
+        self.records().save(&c)?;
+        if oom {
+            events::emit(
+                &self.root,
+                "container",
+                "oom",
+                &c.id,
+                &[("name", &c.name), ("image", &c.config.image)],
+            );
+        }
+        events::emit(
+            &self.root,
+            "container",
+            "die",
+            &c.id,
+            &[
+                ("name", &c.name),
+                ("image", &c.config.image),
+                ("exitCode", &code.to_string()),
+            ],
+        );
+        if c.host_config.auto_remove {
+            drop(lock);
+            return self.remove(id, true, true);
+        }
+        if !self.should_restart(&c) {
+            return Ok(());
+        }
+        // Docker's backoff: 100 ms doubling per consecutive restart, capped at 1 min.
+        let delay =
+            Duration::from_millis(100u64.saturating_mul(1 << c.state.restart_count.min(10)))
+                .min(Duration::from_secs(60));
+        c.state.status = Status::Restarting;
+        c.state.restart_count += 1;
+        c.state.monitor_pid = std::process::id() as i32;
+        c.state.monitor_start = process_start_time(c.state.monitor_pid).unwrap_or(0);
+        self.records().save(&c)?;
+        drop(lock);
+        std::thread::sleep(delay);
+        // `stop` during the backoff wins.
+        let fresh = self.records().load(id)?;
+        if fresh.state.stopped_by_user || fresh.state.status != Status::Restarting {
+            return Ok(());
+        }
+        events::emit(
+            &self.root,
+            "container",
+            "restart",
+            &c.id,
+            &[("name", &c.name)],
+        );
+        self.start(id, None).map(drop)
+    }
+
+    fn should_restart(&self, c: &Container) -> bool {
+        let p = &c.host_config.restart_policy;
+        match p.name.as_str() {
+            "always" => !c.state.stopped_by_user,
+            "unless-stopped" => !c.state.stopped_by_user,
+            "on-failure" => {
+                c.state.exit_code != 0
+                    && !c.state.stopped_by_user
+                    && (p.maximum_retry_count == 0 || c.state.restart_count < p.maximum_retry_count)
+            }
+            _ => false,
+        }
+    }
+
+    // ---------------------------------------------------------------- stop/kill/rm
+
+    pub fn kill(&self, key: &str, signal: i32) -> Result<Container, EngineError> {
+        let mut c = self.get(key)?;
+        if !matches!(c.state.status, Status::Running | Status::Paused) {
+            return Err(EngineError::Conflict(format!(
+                "cannot kill container: {}: container {} is not running",
+                key, c.id
+            )));
+        }
+        {
+            let _l = self.records().lock(&c.id)?;
+            let mut fresh = self.records().load(&c.id)?;
+            fresh.state.stopped_by_user = true;
+            self.records().save(&fresh)?;
+            c = fresh;
+        }
+        self.runtime_for(&c).kill(&c.id, signal)?;
+        events::emit(
+            &self.root,
+            "container",
+            "kill",
+            &c.id,
+            &[("name", &c.name), ("signal", &signal.to_string())],
+        );
+        Ok(c)
+    }
+
+    /// Stop: the stop signal, then SIGKILL after the timeout; returns once the
+    /// record says exited (cleanup done).
+    pub fn stop(&self, key: &str, timeout: Option<i64>) -> Result<Container, EngineError> {
+        let c = self.get(key)?;
+        if c.state.status == Status::Restarting {
+            let _l = self.records().lock(&c.id)?;
+            let mut fresh = self.records().load(&c.id)?;
+            fresh.state.stopped_by_user = true;
+            fresh.state.status = Status::Exited;
+            self.records().save(&fresh)?;
+            return Ok(fresh);
+        }
+        if !matches!(c.state.status, Status::Running | Status::Paused) {
+            return Ok(c);
+        }
+        let sig = crate::parse::signal(&c.config.stop_signal).unwrap_or(15);
+        let timeout = timeout.or(c.config.stop_timeout).unwrap_or(10);
+        if c.state.status == Status::Paused {
+            let _ = self.runtime_for(&c).resume(&c.id);
+        }
+        let _ = self.kill(&c.id, sig);
+        let deadline = Instant::now() + Duration::from_secs(timeout.max(0) as u64);
+        if !wait_gone(c.state.pid, c.state.pid_start, deadline) {
+            let _ = self.runtime_for(&c).kill(&c.id, 9);
+            wait_gone(
+                c.state.pid,
+                c.state.pid_start,
+                Instant::now() + Duration::from_secs(10),
+            );
+        }
+        let c = self.wait_exited(&c.id, Duration::from_secs(10))?;
+        events::emit(&self.root, "container", "stop", &c.id, &[("name", &c.name)]);
+        Ok(c)
+    }
+
+    /// Wait until the record says the container is no longer running (the
+    /// monitor's cleanup has run), or refresh finishes it if nobody will.
+    pub fn wait_exited(&self, id: &str, limit: Duration) -> Result<Container, EngineError> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let mut c = self.records().load(id)?;
+            if !matches!(c.state.status, Status::Running | Status::Paused)
+                || Instant::now() > deadline
+            {
+                return Ok(c);
+            }
+            if !pid_alive(c.state.pid, c.state.pid_start)
+                && !pid_alive(c.state.monitor_pid, c.state.monitor_start)
+            {
+                self.refresh(&mut c);
+                return Ok(c);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// `berth wait`: block until the container is not running; its exit code.
+    pub fn wait(&self, key: &str) -> Result<i32, EngineError> {
+        let c = self.get(key)?;
+        loop {
+            let c = self.wait_exited(&c.id, Duration::from_secs(3600))?;
+            match c.state.status {
+                Status::Running | Status::Paused | Status::Restarting => continue,
+                _ => return Ok(c.state.exit_code),
+            }
+        }
+    }
+
+    pub fn remove(&self, key: &str, force: bool, volumes: bool) -> Result<(), EngineError> {
+        let mut c = self.get(key)?;
+        if matches!(
+            c.state.status,
+            Status::Running | Status::Paused | Status::Restarting
+        ) {
+            if !force {
+                return Err(EngineError::Conflict(format!(
+                    "cannot remove container \"/{}\": container is {}: Stop the container before attempting removal or force remove",
+                    c.name,
+                    c.state.status.as_str()
+                )));
+            }
+            {
+                let _l = self.records().lock(&c.id)?;
+                let mut fresh = self.records().load(&c.id)?;
+                fresh.state.stopped_by_user = true;
+                fresh.host_config.auto_remove = false;
+                fresh.host_config.restart_policy.name = "no".into();
+                self.records().save(&fresh)?;
+            }
+            if c.state.status == Status::Paused {
+                let _ = self.runtime_for(&c).resume(&c.id);
+            }
+            let _ = self.runtime_for(&c).kill(&c.id, 9);
+            wait_gone(
+                c.state.pid,
+                c.state.pid_start,
+                Instant::now() + Duration::from_secs(10),
+            );
+            c = self.wait_exited(&c.id, Duration::from_secs(10))?;
+        }
+        let _l = self.records().lock(&c.id)?;
+        c.state.status = Status::Removing;
+        let _ = self.records().save(&c);
+        self.teardown(&c);
+        let dir = self.root.container_dir(&c.id);
+        let run = self.root.container_run(&c.id);
+        let _ = fs::remove_dir_all(&run);
+        let _ = fs::remove_dir_all(self.socket_dir(&c.id));
+        fs::remove_dir_all(&dir)
+            .map_err(|e| EngineError::io(format!("remove {}", dir.display()), e))?;
+        if volumes {
+            for m in &c.host_config.mounts {
+                if m.kind == "volume"
+                    && self
+                        .volumes()
+                        .inspect(&m.name)
+                        .map(|v| v.anonymous)
+                        .unwrap_or(false)
+                {
+                    let _ = self.volumes().remove(&m.name, &[]);
+                }
+            }
+        }
+        events::emit(
+            &self.root,
+            "container",
+            "destroy",
+            &c.id,
+            &[("name", &c.name), ("image", &c.config.image)],
+        );
+        Ok(())
+    }
+
+    pub fn pause(&self, key: &str, pause: bool) -> Result<(), EngineError> {
+        let c = self.get(key)?;
+        let _l = self.records().lock(&c.id)?;
+        let mut c = self.records().load(&c.id)?;
+        match (pause, &c.state.status) {
+            (true, Status::Running) => self.runtime_for(&c).pause(&c.id)?,
+            (false, Status::Paused) => self.runtime_for(&c).resume(&c.id)?,
+            (true, _) => {
+                return Err(EngineError::Conflict(format!(
+                    "container {} is not running",
+                    c.name
+                )))
+            }
+            (false, _) => {
+                return Err(EngineError::Conflict(format!(
+                    "container {} is not paused",
+                    c.name
+                )))
+            }
+        }
+        c.state.status = if pause {
+            Status::Paused
+        } else {
+            Status::Running
+        };
+        self.records().save(&c)?;
+        events::emit(
+            &self.root,
+            "container",
+            if pause { "pause" } else { "unpause" },
+            &c.id,
+            &[("name", &c.name)],
+        );
+        Ok(())
+    }
+
+    pub fn rename(&self, key: &str, new: &str) -> Result<(), EngineError> {
+        if !crate::names::is_valid_name(new) {
+            return Err(EngineError::Invalid(format!(
+                "Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        let _names = self
+            .root
+            .lock_names()
+            .map_err(|e| EngineError::io("lock names", e))?;
+        let c = self.records().find(key)?;
+        if let Some(o) = self.records().list()?.into_iter().find(|o| o.name == new) {
+            return Err(EngineError::NameInUse {
+                name: new.into(),
+                id: o.id,
+            });
+        }
+        let _l = self.records().lock(&c.id)?;
+        let mut c = self.records().load(&c.id)?;
+        c.name = new.into();
+        self.records().save(&c)?;
+        events::emit(&self.root, "container", "rename", &c.id, &[("name", new)]);
+        Ok(())
+    }
+
+    /// `berth system boot`: after a reboot, bring back containers whose restart
+    /// policy says so (`always`, and `unless-stopped` ones not stopped by hand).
+    pub fn boot(&self) -> Result<Vec<String>, EngineError> {
+        let mut started = Vec::new();
+        for c in self.list(true)? {
+            let p = c.host_config.restart_policy.name.as_str();
+            let wanted = match p {
+                "always" => true,
+                "unless-stopped" => !c.state.stopped_by_user,
+                _ => false,
+            };
+            if wanted && c.state.status == Status::Exited {
+                self.start(&c.id, None)?;
+                started.push(c.name.clone());
+            }
+        }
+        Ok(started)
+    }
+
+    /// The container's filesystem as the container sees it: /proc/PID/root while
+    /// it runs (volumes and tmpfs included), else its overlay mounted on a
+    /// private temporary mount point for as long as the guard lives.
+    pub fn container_root(&self, c: &Container) -> Result<RootGuard, EngineError> {
+        if matches!(c.state.status, Status::Running | Status::Paused)
+            && pid_alive(c.state.pid, c.state.pid_start)
+        {
+            return Ok(RootGuard {
+                path: PathBuf::from(format!("/proc/{}/root", c.state.pid)),
+                mounted: false,
+            });
+        }
+        let dir = self.root.container_dir(&c.id);
+        let target = self
+            .root
+            .container_run(&c.id)
+            .join(format!("peek-{}", crate::names::random_hex(4)));
+        fs::create_dir_all(&target)
+            .map_err(|e| EngineError::io(format!("create {}", target.display()), e))?;
+        for d in [dir.join("upper"), dir.join("work")] {
+            fs::create_dir_all(&d)
+                .map_err(|e| EngineError::io(format!("create {}", d.display()), e))?;
+        }
+        let store = self.images()?;
+        let image = store
+            .resolve(&c.config.image_id)
+            .map_err(|e| EngineError::Image(e.to_string()))?;
+        let lowers = store
+            .layer_dirs(&image)
+            .map_err(|e| EngineError::Image(e.to_string()))?;
+        let overlay = berth_image::snapshot::Overlay {
+            lowers,
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+        };
+        if let Err(e) = overlay.mount(&target) {
+            let _ = fs::remove_dir(&target);
+            return Err(EngineError::Image(format!("mount rootfs: {e}")));
+        }
+        Ok(RootGuard {
+            path: target,
+            mounted: true,
+        })
+    }
+
+    /// Containers whose running state refers to an image (rmi refuses those).
+    pub fn containers_using_image(&self, image_id: &str) -> Result<Vec<String>, EngineError> {
+        Ok(self
+            .records()
+            .list()?
+            .into_iter()
+            .filter(|c| c.config.image_id == image_id)
+            .map(|c| c.name)
+            .collect())
+    }
+}
+
+pub struct RootGuard {
+    path: PathBuf,
+    mounted: bool,
+}
+
+impl RootGuard {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for RootGuard {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = berth_image::snapshot::unmount(&self.path);
+            let _ = fs::remove_dir(&self.path);
+        }
+    }
+}
+
+/// `BERTH_TIMING=1`: each start phase's wall time on stderr (for bench/ and
+/// for finding where a slow start goes).
+struct Timing {
+    start: Option<Instant>,
+    last: std::cell::Cell<Option<Instant>>,
+}
+
+impl Timing {
+    fn new() -> Timing {
+        let on = std::env::var_os("BERTH_TIMING").is_some();
+        let now = Instant::now();
+        Timing {
+            start: on.then_some(now),
+            last: std::cell::Cell::new(on.then_some(now)),
+        }
+    }
+    fn mark(&self, what: &str) {
+        if let (Some(start), Some(last)) = (self.start, self.last.get()) {
+            let now = Instant::now();
+            eprintln!(
+                "timing: {what:<16} {:>7.2} ms (total {:.2} ms)",
+                (now - last).as_secs_f64() * 1e3,
+                (now - start).as_secs_f64() * 1e3
+            );
+            self.last.set(Some(now));
+        }
+    }
+}
+
+/// Undo of a half-done start, in reverse order.
+struct Undo<'a> {
+    engine: &'a Engine,
+    c: Container,
+    rootfs: Option<PathBuf>,
+    network: bool,
+    runtime: bool,
+    armed: bool,
+}
+
+impl<'a> Undo<'a> {
+    fn new(engine: &'a Engine, c: &Container) -> Undo<'a> {
+        Undo {
+            engine,
+            c: c.clone(),
+            rootfs: None,
+            network: false,
+            runtime: false,
+            armed: true,
+        }
+    }
+    fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if self.runtime {
+            let rt = self.engine.runtime_for(&self.c);
+            let _ = rt.kill(&self.c.id, 9);
+            let _ = rt.delete(&self.c.id);
+        }
+        if self.network {
+            let _ = crate::network::detach(self.engine, &self.c);
+        }
+        if let Some(r) = &self.rootfs {
+            let _ = berth_image::snapshot::unmount(r);
+        }
+    }
+}
+
+/// Map the runtime's words to docker's exit codes: 127 not found, 126 cannot execute.
+fn exec_error(msg: String) -> EngineError {
+    let m = msg.to_ascii_lowercase();
+    if m.contains("not found") || m.contains("no such file") {
+        EngineError::Exec {
+            code: 127,
+            message: format!("failed to create container: {msg}"),
+        }
+    } else if m.contains("permission denied")
+        || m.contains("is a directory")
+        || m.contains("exec format")
+    {
+        EngineError::Exec {
+            code: 126,
+            message: format!("failed to create container: {msg}"),
+        }
+    } else {
+        EngineError::Runtime {
+            op: "create".into(),
+            message: msg,
+        }
+    }
+}
+
+fn read_exit(path: &Path) -> Option<(i32, String)> {
+    let s = fs::read_to_string(path).ok()?;
+    let mut it = s.split_whitespace();
+    let code = it.next()?.parse().ok()?;
+    Some((code, it.next().unwrap_or("").to_string()))
+}
+
+/// Field 22 of /proc/PID/stat.
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &s[s.rfind(')')? + 2..];
+    after.split(' ').nth(19)?.parse().ok()
+}
+
+/// Alive and not a zombie, and (if known) the same process as recorded.
+pub fn pid_alive(pid: i32, start: u64) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    let Ok(s) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some(close) = s.rfind(')') else {
+        return false;
+    };
+    let after = &s[close + 2..];
+    if after.starts_with('Z') || after.starts_with('X') {
+        return false;
+    }
+    start == 0 || process_start_time(pid) == Some(start)
+}
+
+fn wait_gone(pid: i32, start: u64, deadline: Instant) -> bool {
+    while pid_alive(pid, start) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+/// Whether the OOM killer struck in the container's cgroup (read before the
+/// runtime deletes it).
+fn oom_killed(id: &str) -> bool {
+    let Ok(h) = berth_cgroups::Hierarchy::detect() else {
+        return false;
+    };
+    let path = format!("/berth/{id}");
+    let Ok(m) = berth_cgroups::Manager::new(&h, Some(&path), id) else {
+        return false;
+    };
+    m.stats()
+        .ok()
+        .and_then(|s| s.memory)
+        .map(|m| m.oom_kill > 0)
+        .unwrap_or(false)
+}
+
+fn swap_accounting() -> bool {
+    Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
+        || fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+            .map(|s| s.contains("memory"))
+            .unwrap_or(false)
+            && Path::new("/proc/swaps").exists()
+            && fs::read_to_string("/proc/swaps")
+                .map(|s| s.lines().count() > 1)
+                .unwrap_or(false)
+}
+
+fn device_info(host: &str, ctr: &str, perms: &str) -> Result<spec::Device, EngineError> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let md = fs::metadata(host).map_err(|e| {
+        EngineError::Invalid(format!(
+            "error gathering device information while adding device {host:?}: {e}"
+        ))
+    })?;
+    let kind = if md.file_type().is_char_device() {
+        'c'
+    } else if md.file_type().is_block_device() {
+        'b'
+    } else {
+        return Err(EngineError::Invalid(format!("{host} is not a device node")));
+    };
+    let rdev = md.rdev();
+    Ok(spec::Device {
+        path: ctr.into(),
+        kind,
+        major: nix::sys::stat::major(rdev) as i64,
+        minor: nix::sys::stat::minor(rdev) as i64,
+        permissions: perms.into(),
+        mode: md.mode() & 0o777,
+        uid: md.uid(),
+        gid: md.gid(),
+    })
+}
+
+/// Open a directory inside `rootfs` without following symlinks out of it.
+pub fn open_in_root(rootfs: &Path, path: &str) -> Option<std::os::fd::OwnedFd> {
+    let dir = fs::File::open(rootfs).ok()?;
+    let flags =
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_DIRECTORY;
+    berth_sys::openat2(
+        std::os::fd::AsFd::as_fd(&dir),
+        Path::new(path),
+        flags.bits(),
+        0,
+        berth_sys::RESOLVE_IN_ROOT | berth_sys::RESOLVE_NO_MAGICLINKS,
+    )
+    .ok()
+}
+
+pub fn which(p: &Path) -> Option<PathBuf> {
+    if p.components().count() > 1 {
+        return p.exists().then(|| p.to_path_buf());
+    }
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(p))
+        .find(|c| c.exists())
+}
+
+/// The container's security flags, validated (a bad capability name or
+/// seccomp profile fails `create`, before anything exists).
+pub fn security_options(hc: &HostConfig) -> Result<crate::security::SecurityOptions, EngineError> {
+    crate::security::SecurityOptions::from_flags(
+        &hc.cap_add,
+        &hc.cap_drop,
+        hc.privileged,
+        hc.read_only,
+        &hc.security_opt,
+    )
+    .map_err(|e| EngineError::Invalid(e.to_string()))
+}

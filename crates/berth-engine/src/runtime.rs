@@ -1,0 +1,130 @@
+//! runtime: the engine's only way to the OCI runtime — exec it with runc's
+//! command line (`create`, `start`, `kill`, `delete`, `exec`, `pause`, ...).
+//! Never a Cargo dependency, so `--runtime runc` drives runc the same way and
+//! tests can tell engine bugs from runtime bugs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use crate::EngineError;
+
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    /// The binary (a name looked up in PATH and beside `berth`, or a path).
+    pub binary: PathBuf,
+    /// Its `--root`: one state directory per runtime binary.
+    pub root: PathBuf,
+}
+
+impl Runtime {
+    pub fn new(binary: PathBuf, root: PathBuf) -> Runtime {
+        Runtime { binary, root }
+    }
+
+    /// `berth-runtime ... ` with the global flags every call carries.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(&self.binary);
+        c.arg("--root").arg(&self.root);
+        c
+    }
+
+    /// The argv for `create`, handed to the monitor (which runs it so the
+    /// container's init becomes the monitor's child).
+    pub fn create_argv(&self, id: &str, bundle: &Path, pid_file: &Path) -> Vec<String> {
+        vec![
+            self.binary.to_string_lossy().into_owned(),
+            "--root".into(),
+            self.root.to_string_lossy().into_owned(),
+            "create".into(),
+            "--bundle".into(),
+            bundle.to_string_lossy().into_owned(),
+            "--pid-file".into(),
+            pid_file.to_string_lossy().into_owned(),
+            id.into(),
+        ]
+    }
+
+    fn run(&self, what: &str, args: &[&str]) -> Result<Output, EngineError> {
+        let out = self
+            .command()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| EngineError::io(format!("exec {}", self.binary.display()), e))?;
+        if !out.status.success() {
+            return Err(EngineError::Runtime {
+                op: what.into(),
+                message: message(&out),
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn start(&self, id: &str) -> Result<(), EngineError> {
+        self.run("start", &["start", id]).map(drop)
+    }
+
+    pub fn kill(&self, id: &str, signal: i32) -> Result<(), EngineError> {
+        self.run("kill", &["kill", id, &signal.to_string()])
+            .map(drop)
+    }
+
+    /// `delete --force`: idempotent from the engine's point of view (an id the
+    /// runtime does not know is already deleted).
+    pub fn delete(&self, id: &str) -> Result<(), EngineError> {
+        match self.run("delete", &["delete", "--force", id]) {
+            Ok(_) => Ok(()),
+            Err(EngineError::Runtime { message, .. })
+                if message.contains("does not exist")
+                    || message.contains("not exist")
+                    || message.contains("not found") =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn pause(&self, id: &str) -> Result<(), EngineError> {
+        self.run("pause", &["pause", id]).map(drop)
+    }
+
+    pub fn resume(&self, id: &str) -> Result<(), EngineError> {
+        self.run("resume", &["resume", id]).map(drop)
+    }
+
+    pub fn update(&self, id: &str, resources_json: &Path) -> Result<(), EngineError> {
+        let r = resources_json.to_string_lossy();
+        self.run("update", &["update", "--resources", &r, id])
+            .map(drop)
+    }
+
+    pub fn pids(&self, id: &str) -> Result<Vec<i32>, EngineError> {
+        let out = self.run("ps", &["ps", "--format", "json", id])?;
+        serde_json::from_slice(&out.stdout).map_err(|e| EngineError::Runtime {
+            op: "ps".into(),
+            message: format!("bad output: {e}"),
+        })
+    }
+}
+
+/// The runtime's last error line: runc-style runtimes print `level=error msg="…"`
+/// or plain text on stderr.
+fn message(out: &Output) -> String {
+    let text = String::from_utf8_lossy(&out.stderr);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    let line = line
+        .split_once("msg=\"")
+        .map(|(_, m)| m.trim_end_matches('"'))
+        .unwrap_or(line);
+    if line.is_empty() {
+        format!("exited with {}", out.status)
+    } else {
+        line.to_string()
+    }
+}
