@@ -145,7 +145,10 @@ pub fn human_duration(nanos: i128) -> String {
         120..=3599 => format!("{} minutes", s / 60),
         3600..=7199 => "About an hour".into(),
         7200..=172799 => format!("{} hours", s / 3600),
-        _ => format!("{} days", s / 86400),
+        172800..=1209599 => format!("{} days", s / 86400),
+        1209600..=5183999 => format!("{} weeks", s / 604800),
+        5184000..=63071999 => format!("{} months", s / 2592000),
+        _ => format!("{} years", s / 31536000),
     }
 }
 
