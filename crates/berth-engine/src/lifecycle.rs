@@ -60,6 +60,8 @@ pub struct CreateRequest {
     pub open_stdin: bool,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
+    /// `--expose 80[/udp]`, added to the image's ExposedPorts (for `-P`).
+    pub expose: Vec<String>,
     pub host_config: HostConfig,
 }
 
@@ -244,6 +246,16 @@ impl Engine {
         crate::parse::signal(&c.config.stop_signal)?;
         c.config.stop_timeout = req.stop_timeout;
         c.config.exposed_ports = ic.exposed_ports().clone().unwrap_or_default();
+        for e in &req.expose {
+            let p = if e.contains('/') {
+                e.clone()
+            } else {
+                format!("{e}/tcp")
+            };
+            if !c.config.exposed_ports.contains(&p) {
+                c.config.exposed_ports.push(p);
+            }
+        }
         c.config.volumes = ic.volumes().clone().unwrap_or_default();
         c.host_config = req.host_config.clone();
         if c.host_config.network_mode.is_empty() {
@@ -535,14 +547,7 @@ impl Engine {
             input.throttle_devices.push((d.major, d.minor));
         }
         if hc.init {
-            let init = self.bin_dir.join("berth-init");
-            if !init.exists() {
-                return Err(EngineError::Invalid(format!(
-                    "--init: {} is missing",
-                    init.display()
-                )));
-            }
-            input.init_binary = Some(init.to_string_lossy().into_owned());
+            input.init_binary = Some(self.init_binary()?.to_string_lossy().into_owned());
         }
         Ok(input)
     }
@@ -661,6 +666,33 @@ impl Engine {
             .unwrap_or("monitor exited without reporting")
             .to_string();
         Err(exec_error(msg))
+    }
+
+    /// The static `berth-init` for `--init`: $BERTH_INIT, beside `berth`, where
+    /// cargo puts the static build (`--target x86_64-unknown-linux-gnu`), or
+    /// /usr/libexec/berth. A dynamically linked one would not run in an image
+    /// without the host's libc, so only a static binary qualifies.
+    pub fn init_binary(&self) -> Result<PathBuf, EngineError> {
+        let mut candidates: Vec<PathBuf> = std::env::var_os("BERTH_INIT")
+            .map(PathBuf::from)
+            .into_iter()
+            .collect();
+        candidates.push(self.bin_dir.join("berth-init"));
+        if let Some(profile) = self.bin_dir.file_name() {
+            if let Some(target) = self.bin_dir.parent() {
+                candidates.push(
+                    target
+                        .join("x86_64-unknown-linux-gnu")
+                        .join(profile)
+                        .join("berth-init"),
+                );
+            }
+        }
+        candidates.push(PathBuf::from("/usr/libexec/berth/berth-init"));
+        candidates
+            .into_iter()
+            .find(|p| is_static_elf(p))
+            .ok_or_else(|| EngineError::Invalid("--init: no static berth-init found (build it with scripts/test, or set BERTH_INIT)".into()))
     }
 
     // ---------------------------------------------------------------- state
@@ -1249,6 +1281,30 @@ fn read_exit(path: &Path) -> Option<(i32, String)> {
     let mut it = s.split_whitespace();
     let code = it.next()?.parse().ok()?;
     Some((code, it.next().unwrap_or("").to_string()))
+}
+
+/// An ELF executable without a PT_INTERP program header (no dynamic loader).
+fn is_static_elf(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = vec![0u8; 4096];
+    let Ok(mut f) = fs::File::open(path) else {
+        return false;
+    };
+    let Ok(n) = f.read(&mut head) else {
+        return false;
+    };
+    head.truncate(n);
+    if n < 64 || &head[..4] != b"\x7fELF" || head[4] != 2 {
+        return false;
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([head[o], head[o + 1]]) as usize;
+    let phoff = u64::from_le_bytes(head[0x20..0x28].try_into().expect("8 bytes")) as usize;
+    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
+    (0..phnum).all(|i| {
+        let o = phoff + i * phentsize;
+        // PT_INTERP = 3; a header past what we read cannot be judged: not static
+        o + 4 <= head.len() && u32::from_le_bytes(head[o..o + 4].try_into().expect("4 bytes")) != 3
+    })
 }
 
 /// Field 22 of /proc/PID/stat.

@@ -128,6 +128,9 @@ fn main() {
         Ok(code) => {
             let _ = write_exit(&args.dir, code);
             if !args.exit_command.is_empty() {
+                // exec keeps the signal mask: the cleanup (and any container it
+                // restarts) must not start with SIGCHLD blocked
+                let _ = SigSet::all().thread_unblock();
                 let err = Command::new(&args.exit_command[0])
                     .args(&args.exit_command[1..])
                     .exec();

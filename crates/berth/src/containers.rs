@@ -286,11 +286,14 @@ pub fn request(a: &RunArgs) -> Result<CreateRequest, EngineError> {
     }
     // validate security options now, so a bad one fails before anything exists
     berth_engine::lifecycle::security_options(&hc)?;
-    let mut exposed = Vec::new();
     for e in &a.expose {
-        exposed.push(e.clone());
+        let (port, proto) = e.split_once('/').unwrap_or((e, "tcp"));
+        if port.parse::<u16>().map(|p| p == 0).unwrap_or(true) || !["tcp", "udp"].contains(&proto) {
+            return Err(EngineError::Invalid(format!(
+                "invalid --expose {e:?}: expected PORT[/tcp|udp]"
+            )));
+        }
     }
-    let _ = exposed;
     Ok(CreateRequest {
         name: a.name.clone(),
         image,
@@ -312,6 +315,7 @@ pub fn request(a: &RunArgs) -> Result<CreateRequest, EngineError> {
         open_stdin: a.interactive,
         stop_signal: a.stop_signal.clone(),
         stop_timeout: a.stop_timeout,
+        expose: a.expose.clone(),
         host_config: hc,
     })
 }

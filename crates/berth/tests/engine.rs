@@ -569,6 +569,206 @@ fn pause_unpause_top_rename_wait() {
 }
 
 #[test]
+fn init_reaps_zombies_and_forwards_signals() {
+    // without --init, pid 1 is the shell; with it, berth-init is pid 1 and the
+    // command is its child
+    assert_eq!(ok(&["run", "--rm", "busybox", "sh", "-c", "echo $$"]), "1");
+    let out = ok(&[
+        "run",
+        "--rm",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $$; cat /proc/1/cmdline",
+    ]);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("2"), "{out}");
+    assert!(
+        lines
+            .next()
+            .unwrap_or("")
+            .starts_with("/sbin/berth-init\0--\0sh"),
+        "{out:?}"
+    );
+    // an orphaned zombie is reaped by berth-init
+    let out = ok(&[
+        "run",
+        "--rm",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "(sleep 0.1 &) ; sleep 0.5; ps -o stat,comm | grep -c '^Z' || true",
+    ]);
+    assert_eq!(out, "0");
+    // SIGTERM reaches a command that would ignore it as pid 1
+    let n = Name::new("init-term");
+    ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        n.as_str(),
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let t = Instant::now();
+    ok(&["stop", "-t", "10", n.as_str()]);
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "TERM was not forwarded"
+    );
+    assert_eq!(inspect(n.as_str(), ".State.ExitCode"), "143");
+}
+
+#[test]
+fn published_port_reaches_a_server_in_the_container() {
+    let n = Name::new("web");
+    // -P publishes every exposed port (here from --expose) on an ephemeral host port
+    ok(&[
+        "run",
+        "-d",
+        "--name",
+        n.as_str(),
+        "--expose",
+        "8080",
+        "-P",
+        "busybox",
+        "sh",
+        "-c",
+        "echo served > /tmp/index.html; exec httpd -f -p 8080 -h /tmp",
+    ]);
+    let mapping = ok(&["port", n.as_str(), "8080/tcp"]);
+    let port = mapping.rsplit(':').next().unwrap().to_string();
+    assert!(port.parse::<u16>().unwrap() > 0, "{mapping}");
+    let mut body = String::new();
+    wait_for(
+        "the server",
+        Duration::from_secs(10),
+        || match std::process::Command::new("busybox")
+            .args(["wget", "-qO-", &format!("http://127.0.0.1:{port}/")])
+            .output()
+        {
+            Ok(o) if o.status.success() => {
+                body = stdout(&o);
+                true
+            }
+            _ => false,
+        },
+    );
+    assert_eq!(body, "served\n");
+    // from another container, through the host's published port on the gateway (hairpin)
+    let gw = inspect(n.as_str(), ".NetworkSettings.Gateway");
+    let out = ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "wget",
+        "-qO-",
+        &format!("http://{gw}:{port}/"),
+    ]);
+    assert_eq!(out, "served");
+    // and a second container publishing the same host port is refused before it starts
+    let m = Name::new("web2");
+    let o = berth(&[
+        "run",
+        "-d",
+        "--name",
+        m.as_str(),
+        "-p",
+        &format!("{port}:80"),
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+}
+
+#[test]
+fn user_network_names_resolve_and_networks_are_isolated() {
+    let net_a = unique("neta");
+    let net_b = unique("netb");
+    ok(&["network", "create", &net_a]);
+    ok(&["network", "create", &net_b]);
+    let srv = Name::new("srv");
+    ok(&[
+        "run",
+        "-d",
+        "--name",
+        srv.as_str(),
+        "--network",
+        &net_a,
+        "--network-alias",
+        "db",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi > /tmp/index.html; exec httpd -f -p 80 -h /tmp",
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        ok(&[
+            "run",
+            "--rm",
+            "--network",
+            &net_a,
+            "busybox",
+            "wget",
+            "-qO-",
+            &format!("http://{}/", srv.as_str())
+        ]),
+        "hi"
+    );
+    assert_eq!(
+        ok(&[
+            "run",
+            "--rm",
+            "--network",
+            &net_a,
+            "busybox",
+            "wget",
+            "-qO-",
+            "http://db/"
+        ]),
+        "hi"
+    );
+    let ip = inspect(srv.as_str(), ".NetworkSettings.IPAddress");
+    let o = berth(&[
+        "run",
+        "--rm",
+        "--network",
+        &net_b,
+        "busybox",
+        "wget",
+        "-T",
+        "2",
+        "-qO-",
+        &format!("http://{ip}/"),
+    ]);
+    assert_ne!(
+        o.status.code(),
+        Some(0),
+        "another network reached the server"
+    );
+    // removing a network with a container attached is refused
+    assert_ne!(berth(&["network", "rm", &net_a]).status.code(), Some(0));
+    ok(&["rm", "-f", srv.as_str()]);
+    ok(&["network", "rm", &net_a, &net_b]);
+    // --network none has only lo
+    let links = ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "ls",
+        "/sys/class/net",
+    ]);
+    assert_eq!(links, "lo");
+}
+
+#[test]
 fn cp_both_ways() {
     let n = Name::new("cp");
     ok(&[
