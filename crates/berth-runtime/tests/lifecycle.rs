@@ -963,9 +963,19 @@ fn exec_detach_pid_file(runtime: &Runtime) {
         "{}: pid file holds the init",
         runtime.name
     );
+    // The pid file may be written a moment before the process finishes its
+    // execve (runc's exec --detach under load): wait for it, briefly.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut cmdline = String::new();
+    while std::time::Instant::now() < deadline {
+        cmdline = fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if cmdline == "sleep\0999\0" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     assert_eq!(
-        fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default(),
-        "sleep\0999\0",
+        cmdline, "sleep\0999\0",
         "{}: pid {pid} is not the exec'd process",
         runtime.name
     );
