@@ -445,18 +445,7 @@ impl Engine {
         let _ = fs::remove_file(run.join("exit"));
 
         // 1. the root filesystem: image layers + this container's upper dir
-        let store = self.images()?;
-        let image = store
-            .resolve(&c.config.image_id)
-            .map_err(|e| EngineError::Image(e.to_string()))?;
-        let lowers = store
-            .layer_dirs(&image)
-            .map_err(|e| EngineError::Image(e.to_string()))?;
-        let overlay = berth_image::snapshot::Overlay {
-            lowers,
-            upper: dir.join("upper"),
-            work: dir.join("work"),
-        };
+        let overlay = self.overlay(c)?;
         overlay
             .mount(&rootfs)
             .map_err(|e| EngineError::Image(format!("mount rootfs: {e}")))?;
@@ -1101,6 +1090,24 @@ impl Engine {
         Ok(started)
     }
 
+    /// The container's root filesystem, described: the image's layers (bottom
+    /// first) under this container's upper and work dirs.
+    fn overlay(&self, c: &Container) -> Result<berth_image::snapshot::Overlay, EngineError> {
+        let store = self.images()?;
+        let image = store
+            .resolve(&c.config.image_id)
+            .map_err(|e| EngineError::Image(e.to_string()))?;
+        let lowers = store
+            .layer_dirs(&image)
+            .map_err(|e| EngineError::Image(e.to_string()))?;
+        let dir = self.root.container_dir(&c.id);
+        Ok(berth_image::snapshot::Overlay {
+            lowers,
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+        })
+    }
+
     /// The container's filesystem as the container sees it: /proc/PID/root while
     /// it runs (volumes and tmpfs included), else its overlay mounted on a
     /// private temporary mount point for as long as the guard lives.
@@ -1124,18 +1131,7 @@ impl Engine {
             fs::create_dir_all(&d)
                 .map_err(|e| EngineError::io(format!("create {}", d.display()), e))?;
         }
-        let store = self.images()?;
-        let image = store
-            .resolve(&c.config.image_id)
-            .map_err(|e| EngineError::Image(e.to_string()))?;
-        let lowers = store
-            .layer_dirs(&image)
-            .map_err(|e| EngineError::Image(e.to_string()))?;
-        let overlay = berth_image::snapshot::Overlay {
-            lowers,
-            upper: dir.join("upper"),
-            work: dir.join("work"),
-        };
+        let overlay = self.overlay(c)?;
         if let Err(e) = overlay.mount(&target) {
             let _ = fs::remove_dir(&target);
             return Err(EngineError::Image(format!("mount rootfs: {e}")));
