@@ -584,7 +584,9 @@ impl Engine {
         let rt = self.runtime_for(c);
         fs::create_dir_all(&rt.root).map_err(|e| EngineError::io("create runtime root", e))?;
         // A stale runtime state (crash) would make `create` refuse the id.
-        let _ = rt.delete(&c.id);
+        if rt.has_state(&c.id) {
+            let _ = rt.delete(&c.id);
+        }
         let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::empty())
             .map_err(|e| EngineError::io("pipe", e.into()))?;
         let _ = nix::fcntl::fcntl(
@@ -736,11 +738,20 @@ impl Engine {
 
     /// Undo the running-state resources: runtime state (and its cgroup),
     /// network, rootfs mount. Idempotent.
+    /// Each step is skipped when there is nothing to undo (each costs an exec
+    /// or a lock): `cleanup` has usually done it all before `rm` asks again.
     fn teardown(&self, c: &Container) {
-        let _ = self.runtime_for(c).delete(&c.id);
-        let _ = crate::network::detach(self, c);
+        let rt = self.runtime_for(c);
+        if rt.has_state(&c.id) {
+            let _ = rt.delete(&c.id);
+        }
+        if !c.network.netns.is_empty() || !c.network.endpoints.is_empty() {
+            let _ = crate::network::detach(self, c);
+        }
         let rootfs = self.rootfs(&c.id);
-        let _ = berth_image::snapshot::unmount(&rootfs);
+        if is_mount_point(&rootfs) {
+            let _ = berth_image::snapshot::unmount(&rootfs);
+        }
     }
 
     pub fn list(&self, all: bool) -> Result<Vec<Container>, EngineError> {
@@ -776,6 +787,8 @@ impl Engine {
         let (code, finished) = read_exit(&exit).unwrap_or((255, crate::time::now()));
         let oom = oom_killed(&c.id);
         self.teardown(&c);
+        c.network.netns.clear();
+        c.network.endpoints.clear();
         c.state.status = Status::Exited;
         c.state.exit_code = code;
         c.state.oom_killed = oom;
@@ -1277,6 +1290,19 @@ fn read_exit(path: &Path) -> Option<(i32, String)> {
     let mut it = s.split_whitespace();
     let code = it.next()?.parse().ok()?;
     Some((code, it.next().unwrap_or("").to_string()))
+}
+
+/// Whether something is mounted on `path` (its device differs from its parent's,
+/// or it is the root of a bind mount of the same fs, which overlay never is).
+fn is_mount_point(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (
+        fs::symlink_metadata(path),
+        path.parent().map(fs::symlink_metadata),
+    ) {
+        (Ok(m), Some(Ok(p))) => m.dev() != p.dev(),
+        _ => false,
+    }
 }
 
 /// An ELF executable without a PT_INTERP program header (no dynamic loader).

@@ -60,6 +60,12 @@ impl Runtime {
         Ok(out)
     }
 
+    /// Whether the runtime keeps state for `id` (runc and berth-runtime both use
+    /// `<root>/<id>/`): no state, nothing to delete — and no exec to pay for.
+    pub fn has_state(&self, id: &str) -> bool {
+        self.root.join(id).exists()
+    }
+
     pub fn start(&self, id: &str) -> Result<(), EngineError> {
         self.run("start", &["start", id]).map(drop)
     }

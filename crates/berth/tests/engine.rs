@@ -124,35 +124,37 @@ fn exec_it_through_a_real_pty() {
         .stderr(slave)
         .spawn()
         .unwrap();
-    let mut master = std::fs::File::from(pty.master);
-    std::thread::sleep(Duration::from_millis(300));
-    master
-        .write_all(b"tty; echo marker-$((6*7)); exit 5\n")
-        .unwrap();
-    let status = child.wait().unwrap();
-    let mut buf = vec![0u8; 8192];
-    let mut text = String::new();
-    // read what is buffered (non-blocking via a short thread)
-    let (tx, rx) = std::sync::mpsc::channel();
+    let master = std::fs::File::from(pty.master);
+    let mut writer = master.try_clone().unwrap();
+    // everything the pty shows, accumulated by a reader thread
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let seen2 = seen.clone();
     std::thread::spawn(move || {
-        let mut acc = Vec::new();
+        let mut master = master;
+        let mut buf = [0u8; 4096];
         while let Ok(n) = master.read(&mut buf) {
             if n == 0 {
                 break;
             }
-            acc.extend_from_slice(&buf[..n]);
-            let _ = tx.send(acc.clone());
+            seen2
+                .lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < deadline {
-        if let Ok(acc) = rx.recv_timeout(Duration::from_millis(200)) {
-            text = String::from_utf8_lossy(&acc).into_owned();
-            if text.contains("marker-42") {
-                break;
-            }
-        }
-    }
+    // type only once the shell shows its prompt (input typed earlier may be
+    // flushed when the terminal switches to raw mode)
+    wait_for("the shell prompt", Duration::from_secs(10), || {
+        seen.lock().unwrap().contains("# ")
+    });
+    writer
+        .write_all(b"tty; echo marker-$((6*7)); exit 5\n")
+        .unwrap();
+    let status = child.wait().unwrap();
+    wait_for("the output", Duration::from_secs(5), || {
+        seen.lock().unwrap().contains("marker-42")
+    });
+    let text = seen.lock().unwrap().clone();
     assert_eq!(status.code(), Some(5), "{text}");
     assert!(
         text.contains("/dev/pts/"),
