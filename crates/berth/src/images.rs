@@ -220,6 +220,11 @@ pub fn history(g: &Global, a: HistoryArgs) -> Result<i32> {
 
 pub fn load(g: &Global, a: LoadArgs) -> Result<i32> {
     let e = engine(g)?;
+    let total = a
+        .input
+        .as_ref()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len());
     let reader: Box<dyn Read> = match &a.input {
         Some(p) => Box::new(io::BufReader::new(
             std::fs::File::open(p).with_context(|| format!("open {}", p.display()))?,
@@ -233,7 +238,18 @@ pub fn load(g: &Global, a: LoadArgs) -> Result<i32> {
             Box::new(io::BufReader::new(io::stdin()))
         }
     };
-    let loaded = e.images()?.load(reader).map_err(img_err)?;
+    let bar = if a.quiet {
+        crate::progress::Progress::start_hidden()
+    } else {
+        crate::progress::Progress::start("Loading layer data", total, "bytes")
+    };
+    let counted = crate::progress::Counting {
+        inner: reader,
+        counters: bar.counters.clone(),
+    };
+    let loaded = e.images()?.load(counted).map_err(img_err);
+    bar.finish();
+    let loaded = loaded?;
     if !a.quiet {
         for i in loaded {
             if i.repo_tags.is_empty() {
@@ -363,10 +379,18 @@ pub fn pull(g: &Global, a: PullArgs) -> Result<i32> {
         }
     }
     let quiet = a.quiet;
+    let bar = if quiet {
+        crate::progress::Progress::start_hidden()
+    } else {
+        crate::progress::Progress::start(&format!("Pulling {}", a.image), None, "blobs")
+    };
+    let counters = bar.counters.clone();
     let img = berth_image::registry::pull(e.images()?, &a.image, &opts, &|p| {
-        progress(quiet, "Pulled", p)
+        progress(quiet, "Pulled", &counters, p)
     })
-    .map_err(img_err)?;
+    .map_err(img_err);
+    bar.finish();
+    let img = img?;
     if quiet {
         println!("{}", img.id);
     } else {
@@ -394,10 +418,18 @@ pub fn push(g: &Global, a: PushArgs) -> Result<i32> {
         auth_file: Some(auth_file()),
     };
     let quiet = a.quiet;
+    let bar = if quiet {
+        crate::progress::Progress::start_hidden()
+    } else {
+        crate::progress::Progress::start(&format!("Pushing {}", a.image), None, "blobs")
+    };
+    let counters = bar.counters.clone();
     let digest = berth_image::registry::push(e.images()?, &a.image, None, &opts, &|p| {
-        progress(quiet, "Pushed", p)
+        progress(quiet, "Pushed", &counters, p)
     })
-    .map_err(img_err)?;
+    .map_err(img_err);
+    bar.finish();
+    let digest = digest?;
     if !quiet {
         println!("digest: {digest}");
     }
@@ -405,8 +437,20 @@ pub fn push(g: &Global, a: PushArgs) -> Result<i32> {
 }
 
 /// Line-oriented progress (one line per blob), docker's words.
-fn progress(quiet: bool, done: &str, p: berth_image::registry::Progress) {
+fn progress(
+    quiet: bool,
+    done: &str,
+    counters: &crate::progress::Counters,
+    p: berth_image::registry::Progress,
+) {
     use berth_image::registry::Progress as P;
+    use std::sync::atomic::Ordering;
+    if let P::Done { size, .. } = &p {
+        counters.bytes.fetch_add(*size, Ordering::Relaxed);
+    }
+    if !matches!(p, P::Manifest { .. }) {
+        counters.items.fetch_add(1, Ordering::Relaxed);
+    }
     if quiet {
         return;
     }
@@ -416,16 +460,21 @@ fn progress(quiet: bool, done: &str, p: berth_image::registry::Progress) {
             .take(12)
             .collect::<String>()
     };
-    match p {
-        P::Exists { digest } => println!("{}: Already exists", short(&digest)),
-        P::Mounted { digest, from } => println!("{}: Mounted from {from}", short(&digest)),
-        P::Done { digest, size } => println!(
+    let line = match p {
+        P::Exists { digest } => format!("{}: Already exists", short(&digest)),
+        P::Mounted { digest, from } => format!("{}: Mounted from {from}", short(&digest)),
+        P::Done { digest, size } => format!(
             "{}: {done} ({})",
             short(&digest),
             crate::containers::human_size(size)
         ),
-        P::Manifest { .. } => {}
+        P::Manifest { .. } => return,
+    };
+    // on a terminal, clear the live status line first; it is redrawn below
+    if io::stdout().is_terminal() {
+        print!("\r\x1b[2K");
     }
+    println!("{line}");
 }
 
 /// docker's config file: $DOCKER_CONFIG/config.json or ~/.docker/config.json.

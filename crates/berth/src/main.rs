@@ -10,6 +10,7 @@ mod format;
 mod images;
 mod inspect;
 mod networks;
+mod progress;
 mod stats;
 
 use std::path::PathBuf;
