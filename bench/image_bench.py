@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Image load/unpack throughput: berth against podman load and skopeo copy.
+"""Image load/unpack and pull throughput: berth against podman and skopeo (and docker).
 
 Builds a multi-layer image locally (no network): LAYERS layers of random (incompressible)
 files plus many small text files, at least 200 MB uncompressed, as an OCI layout; skopeo
@@ -10,17 +10,26 @@ turns it into a docker-archive tarball X. Then, interleaved, each round:
   skopeo copy docker-archive:X containers-storage:[overlay@R+RR]localhost/bench:1
   docker load -i X                                                 (only if dockerd runs)
 
-Every tool starts from an empty store, so every one verifies, stores and unpacks every
-layer. The order rotates each round; stores are deleted only between rounds, followed by
-a --settle pause (see the comment in main: ext4 without a journal makes file creation
-slow for ~30 s after many deletions). Reported: median seconds, MB/s of uncompressed
+With --pull the same image is pushed once (skopeo copy docker-archive:X docker://...)
+into a private Debian `docker-registry` on 127.0.0.1 (free port, temp storage, own
+config; killed by PID at the end) and each round pulls it instead (plain http, loopback):
+
+  berth  --root DIR pull REG/bench:1                                (fresh DIR)
+  podman --root R --runroot RR --storage-driver overlay pull --tls-verify=false REG/bench:1
+  skopeo copy --src-tls-verify=false docker://REG/bench:1 containers-storage:[overlay@R+RR]REG/bench:1
+  docker pull REG/bench:1                                           (only if dockerd runs)
+
+Every tool starts from an empty store, so every one fetches or reads, verifies, stores and
+unpacks every layer. The order rotates each round; stores are deleted only between rounds,
+followed by a --settle pause (see the comment in main: ext4 without a journal makes file
+creation slow for ~30 s after many deletions). Reported: median seconds, MB/s of uncompressed
 image, and each peer's time as a ratio of berth's (> 1.0 means berth is faster).
 
 The berth command defaults to `berth` (the CLI; `--berth` may carry extra global flags,
 e.g. "berth --run-root /tmp/x"); the library's example driver takes the same arguments:
   cargo build --release -p berth-image --examples
   bench/image_bench.py --berth /work/target-image/release/examples/image_tool
-Needs root, skopeo and podman (apt-get install skopeo podman).
+Needs root, skopeo and podman (apt-get install skopeo podman); --pull also docker-registry.
 """
 import argparse
 import gzip
@@ -29,6 +38,8 @@ import io
 import json
 import os
 import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -143,9 +154,53 @@ def fresh(path):
     return path
 
 
+def free_port():
+    # The registry binds it a moment later; a loopback port stolen in between is unlikely
+    # and would make the registry exit, which start_registry reports.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_registry(work):
+    """Debian's docker-registry on 127.0.0.1:<free port>, storage and config under work.
+
+    Returns (process, "127.0.0.1:PORT"). Plain http: every client here treats loopback
+    registries as insecure (berth automatically, the others by their tls-verify flags)."""
+    exe = shutil.which("docker-registry")
+    if exe is None:
+        sys.exit("docker-registry missing: apt-get install docker-registry")
+    port = free_port()
+    storage = os.path.join(work, "registry")
+    os.makedirs(storage)
+    conf = os.path.join(work, "registry.yml")
+    with open(conf, "w") as f:
+        # JSON is YAML; no auth, no access log (it would cost CPU during the pulls).
+        json.dump({"version": 0.1,
+                   "log": {"level": "error", "accesslog": {"disabled": True}},
+                   "storage": {"filesystem": {"rootdirectory": storage}, "delete": {"enabled": True}},
+                   "http": {"addr": f"127.0.0.1:{port}"}}, f)
+    log = open(os.path.join(work, "registry.log"), "wb")
+    proc = subprocess.Popen([exe, "serve", conf], stdout=log, stderr=subprocess.STDOUT)
+    addr = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"docker-registry exited ({proc.returncode}); see {log.name}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc, addr
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    sys.exit(f"docker-registry did not listen on {addr} within 20 s")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--berth", default="berth", help="berth command (or the image_tool example)")
+    ap.add_argument("--pull", action="store_true",
+                    help="measure pull from a private loopback registry instead of load")
     ap.add_argument("--layers", type=int, default=5)
     ap.add_argument("--mb-per-layer", type=int, default=45)
     ap.add_argument("--rounds", type=int, default=3)
@@ -159,6 +214,8 @@ def main():
         if shutil.which(tool) is None:
             sys.exit(f"{tool} missing: apt-get install skopeo podman")
     work = args.workdir or tempfile.mkdtemp(prefix=f"image-bench-{os.getpid()}-", dir="/var/tmp")
+    registry = None
+    tools = {}
     try:
         print(f"building a {args.layers}-layer image ...", flush=True)
         oci, total = make_image(work, args.layers, args.mb_per_layer)
@@ -175,19 +232,42 @@ def main():
             # containers/storage refuses a runroot longer than 50 characters.
             return f"/run/ibench-{os.getpid()}-{tag}"
 
-        tools = {
-            "berth": lambda d: berth + ["--root", d, "load", "-i", archive],
-            "podman load": lambda d: ["podman", "--root", d + "/root", "--runroot", runroot("p"),
-                                      "--storage-driver", "overlay", "--tmpdir", d + "/tmp", "load", "-q", "-i", archive],
-            "skopeo copy": lambda d: ["skopeo", "copy", "-q", f"docker-archive:{archive}",
-                                      f"containers-storage:[overlay@{d}/root+{runroot('s')}]localhost/bench:1"],
-        }
-        if shutil.which("docker") and subprocess.run(["docker", "info"], stdout=subprocess.DEVNULL,
-                                                     stderr=subprocess.DEVNULL).returncode == 0:
-            tools["docker load"] = lambda d: ["docker", "load", "-q", "-i", archive]
+        have_docker = shutil.which("docker") and subprocess.run(
+            ["docker", "info"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+        if args.pull:
+            registry, addr = start_registry(work)
+            ref = f"{addr}/bench:1"
+            t0 = time.perf_counter()
+            subprocess.run(["skopeo", "copy", "-q", "--dest-tls-verify=false", f"docker-archive:{archive}",
+                            f"docker://{ref}"], check=True)
+            print(f"registry {addr} (pid {registry.pid}); push took {time.perf_counter() - t0:.1f}s")
+            docker_ref = ref
+            tools = {
+                "berth": lambda d: berth + ["--root", d, "pull", "-q", ref],
+                "podman pull": lambda d: ["podman", "--root", d + "/root", "--runroot", runroot("p"),
+                                          "--storage-driver", "overlay", "--tmpdir", d + "/tmp",
+                                          "pull", "-q", "--tls-verify=false", ref],
+                "skopeo copy": lambda d: ["skopeo", "copy", "-q", "--src-tls-verify=false", f"docker://{ref}",
+                                          f"containers-storage:[overlay@{d}/root+{runroot('s')}]{ref}"],
+            }
+            if have_docker:  # dockerd treats 127.0.0.0/8 registries as insecure by default
+                tools["docker pull"] = lambda d: ["docker", "pull", "-q", ref]
+        else:
+            docker_ref = "localhost/bench:1"
+            tools = {
+                "berth": lambda d: berth + ["--root", d, "load", "-i", archive],
+                "podman load": lambda d: ["podman", "--root", d + "/root", "--runroot", runroot("p"),
+                                          "--storage-driver", "overlay", "--tmpdir", d + "/tmp", "load", "-q",
+                                          "-i", archive],
+                "skopeo copy": lambda d: ["skopeo", "copy", "-q", f"docker-archive:{archive}",
+                                          f"containers-storage:[overlay@{d}/root+{runroot('s')}]localhost/bench:1"],
+            }
+            if have_docker:
+                tools["docker load"] = lambda d: ["docker", "load", "-q", "-i", archive]
+        docker = [k for k in tools if k.startswith("docker")]
         times = {k: [] for k in tools}
-        if "docker load" in tools:  # a tag left by an earlier run must not shadow round 1
-            subprocess.run(["docker", "rmi", "-f", "localhost/bench:1"], stdout=subprocess.DEVNULL,
+        if docker:  # a tag (and layers) left by an earlier run must not shadow round 1
+            subprocess.run(["docker", "rmi", "-f", docker_ref], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
         for r in range(args.rounds):
             used = []
@@ -209,20 +289,28 @@ def main():
             # docker's copy) go at the end of the round, then the window is waited out.
             for d in used:
                 fresh(d)
-            if "docker load" in tools:
-                subprocess.run(["docker", "rmi", "-f", "localhost/bench:1"], stdout=subprocess.DEVNULL,
+            if docker:
+                subprocess.run(["docker", "rmi", "-f", docker_ref], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
             subprocess.run(["sync"])
             if r + 1 < args.rounds:
                 time.sleep(args.settle)
         base = statistics.median(times["berth"])
-        print(f"\n{'tool':12s} {'median s':>9s} {'MB/s':>8s} {'time / berth':>13s}")
+        print(f"\n{'pull' if args.pull else 'load'}: {mb:.0f} MB uncompressed")
+        print(f"{'tool':12s} {'median s':>9s} {'MB/s':>8s} {'time / berth':>13s}")
         for name, ts in times.items():
             m = statistics.median(ts)
             print(f"{name:12s} {m:9.2f} {mb / m:8.0f} {m / base:13.2f}")
     finally:
+        if registry is not None:
+            registry.send_signal(signal.SIGTERM)
+            try:
+                registry.wait(10)
+            except subprocess.TimeoutExpired:
+                registry.kill()
+                registry.wait()
         if not args.workdir:
-            for name in ("berth", "podman-load", "skopeo-copy"):
+            for name in [k.replace(" ", "-") for k in tools]:
                 p = os.path.join(work, "store-" + name)
                 if os.path.exists(p):
                     fresh(p)
