@@ -523,9 +523,14 @@ pub fn wait_foreground(pid: i32, pty: Option<OwnedFd>) -> Result<i32> {
             }
         }
         if let Some(m) = &pty {
-            if rev.len() > 1 && !rev[1].is_empty() && !copy_once(m.as_fd(), &mut std::io::stdout())
+            if rev.len() > 1
+                && !rev[1].is_empty()
+                && !copy_once(m.as_fd(), &mut std::io::stdout())
+                && exit_code.is_none()
             {
                 // EIO: every slave fd is closed; the process is on its way out.
+                // (Not when the SIGCHLD above already reaped it: waitpid would
+                // fail with ECHILD and the real status would be lost.)
                 reap_blocking(target, &mut exit_code);
             }
             if stdin_open && rev.len() > 2 && !rev[2].is_empty() {
