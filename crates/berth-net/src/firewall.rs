@@ -3,11 +3,15 @@
 //! The desired firewall state is a pure function of the berth state ([`Ruleset`]),
 //! and every change re-installs berth's whole table in ONE atomic `nft -f -`
 //! transaction (create-if-missing, delete, define) whenever the set of networks
-//! changes. Published ports are elements of maps looked up by fixed rules, so a
-//! container's attach/detach is one small transaction adding/deleting exactly its
-//! elements (rule and chain changes make nft commits slow). Nothing outside
-//! berth's table is touched, so deleting the table restores the host. Rules carry
-//! a `net:<name>` comment and port elements a `ctr:<id>` comment.
+//! changes (network create/remove, first use after boot: rare, off the hot path).
+//! Published ports are elements of maps looked up by fixed rules, so a
+//! container's attach/detach is one small transaction adding/expiring exactly its
+//! elements, sent directly over NETLINK_NETFILTER (`nfnetlink`, no exec; the
+//! `nft` binary is never run per container). Elements are expired (1 ms) rather
+//! than deleted: see `nfnetlink` for why that keeps detach off an RCU grace
+//! period; the maps therefore have `flags timeout` and elements a long timeout. Nothing outside berth's table is
+//! touched, so deleting the table restores the host. Rules carry a `net:<name>`
+//! comment and port elements a `ctr:<id>` comment.
 //!
 //! Packet paths (all IPv4):
 //! * out: `postrouting` masquerades the subnet leaving through any other interface
@@ -28,6 +32,7 @@ use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 
 use crate::ipam::Ipv4Net;
+use crate::nfnetlink;
 use crate::ports::PortMapping;
 
 /// One network as the firewall sees it.
@@ -60,6 +65,13 @@ pub enum FirewallError {
     Spawn(#[source] std::io::Error),
     #[error("nft rejected the ruleset for table {table}: {stderr}")]
     Rejected { table: String, stderr: String },
+    #[error("nf_tables netlink: {op} in table {table}")]
+    Netlink {
+        table: String,
+        op: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A firewall backend (nftables here; iptables could implement it later).
@@ -73,7 +85,8 @@ pub trait Firewall: Send + Sync {
     fn teardown(&self) -> Result<(), FirewallError>;
 }
 
-/// nftables through `nft -f -`, in table `ip <table>`.
+/// nftables in table `ip <table>`: whole-table installs through `nft -f -`,
+/// published-port changes as nf_tables netlink batches.
 #[derive(Debug, Clone)]
 pub struct Nftables {
     pub table: String,
@@ -105,7 +118,7 @@ impl Nftables {
             for (scope, key) in [("any", "inet_service"), ("ip", "ipv4_addr . inet_service")] {
                 let _ = writeln!(
                     s,
-                    "  map {proto}_{scope} {{\n    type {key} : ipv4_addr . inet_service"
+                    "  map {proto}_{scope} {{\n    type {key} : ipv4_addr . inet_service\n    flags timeout"
                 );
                 let elems: Vec<String> = rules
                     .ports
@@ -167,16 +180,17 @@ impl Nftables {
         s
     }
 
-    /// The transaction adding `add` and deleting `remove` (pure; unit-tested).
+    /// The `nft` equivalent of the netlink batch [`Firewall::publish`] sends for
+    /// `add` and `remove` (pure; unit-tested; useful for debugging by hand).
     pub fn render_delta(&self, add: &[FirewallPort], remove: &[FirewallPort]) -> String {
         let t = &self.table;
         let mut s = String::new();
         for p in remove {
             let _ = writeln!(
                 s,
-                "delete element ip {t} {} {{ {} }}",
+                "add element ip {t} {} {{ {} }}",
                 map_name(&p.mapping),
-                key(&p.mapping)
+                element(p).replacen(" comment", &format!(" expires {EXPIRE_MS}ms comment"), 1)
             );
         }
         for p in add {
@@ -188,6 +202,21 @@ impl Nftables {
             );
         }
         s
+    }
+
+    /// The netlink batch adding `add` and expiring `remove`.
+    fn delta_batch(&self, add: &[FirewallPort], remove: &[FirewallPort]) -> nfnetlink::Batch {
+        // The sequence only has to be unique on this (fresh) socket.
+        let mut b = nfnetlink::Batch::new(1);
+        for p in remove {
+            let mut e = netlink_element(p);
+            e.expire_ms = Some(EXPIRE_MS);
+            b.set_element(&self.table, &e);
+        }
+        for p in add {
+            b.set_element(&self.table, &netlink_element(p));
+        }
+        b
     }
 
     fn run(&self, script: &str) -> Result<(), FirewallError> {
@@ -230,9 +259,32 @@ fn key(m: &PortMapping) -> String {
     }
 }
 
+/// Lifetime of a published-port element: "forever" (the maps need a timeout on
+/// every element so that detach can expire it; see `nfnetlink`).
+const ELEMENT_TIMEOUT_DAYS: u64 = 3650;
+/// Expiration set on detach: the element stops matching (and disappears from
+/// `nft list`) after this long, rounded up to the next clock tick.
+const EXPIRE_MS: u64 = 1;
+
+/// The map element of a published port in register layout (see `nfnetlink`).
+fn netlink_element(p: &FirewallPort) -> nfnetlink::Element {
+    let m = &p.mapping;
+    nfnetlink::Element {
+        set: map_name(m),
+        key: match m.host_ip {
+            Some(ip) => nfnetlink::addr_port(ip, m.host_port),
+            None => nfnetlink::port_key(m.host_port),
+        },
+        data: Some(nfnetlink::addr_port(p.container_ip, m.container_port)),
+        comment: Some(format!("ctr:{}", p.container_id)),
+        timeout_ms: Some(ELEMENT_TIMEOUT_DAYS * 86_400_000),
+        expire_ms: None,
+    }
+}
+
 fn element(p: &FirewallPort) -> String {
     format!(
-        "{} comment \"ctr:{}\" : {} . {}",
+        "{} timeout {ELEMENT_TIMEOUT_DAYS}d comment \"ctr:{}\" : {} . {}",
         key(&p.mapping),
         p.container_id,
         p.container_ip,
@@ -249,7 +301,13 @@ impl Firewall for Nftables {
         if add.is_empty() && remove.is_empty() {
             return Ok(());
         }
-        self.run(&self.render_delta(add, remove))
+        nfnetlink::commit(self.delta_batch(add, remove)).map_err(|(op, source)| {
+            FirewallError::Netlink {
+                table: self.table.clone(),
+                op,
+                source,
+            }
+        })
     }
 
     fn teardown(&self) -> Result<(), FirewallError> {
@@ -294,7 +352,7 @@ mod tests {
         .render(&sample());
         assert!(s.starts_with("table ip berth {}\ndelete table ip berth\ntable ip berth {"));
         assert!(s.contains("elements = { \"berth0\", \"br-1\" }"));
-        assert!(s.contains("map tcp_ip {\n    type ipv4_addr . inet_service : ipv4_addr . inet_service\n    elements = { 127.0.0.1 . 8080 comment \"ctr:abc\" : 10.88.0.2 . 80 }"), "{s}");
+        assert!(s.contains("map tcp_ip {\n    type ipv4_addr . inet_service : ipv4_addr . inet_service\n    flags timeout\n    elements = { 127.0.0.1 . 8080 timeout 3650d comment \"ctr:abc\" : 10.88.0.2 . 80 }"), "{s}");
         assert!(s.contains("dnat ip to tcp dport map @tcp_any"));
         assert!(s.contains("ip saddr 10.88.0.0/16 oifname != \"berth0\" masquerade"));
         // internal networks never masquerade out and are cut off in forward
@@ -307,7 +365,7 @@ mod tests {
         let s = Nftables { table: "t".into() }.render(&Ruleset::default());
         assert!(!s.contains("elements"));
         assert!(
-            s.contains("map udp_any {\n    type inet_service : ipv4_addr . inet_service\n  }"),
+            s.contains("map udp_any {\n    type inet_service : ipv4_addr . inet_service\n    flags timeout\n  }"),
             "{s}"
         );
     }
@@ -322,7 +380,7 @@ mod tests {
         };
         assert_eq!(
             nft.render_delta(std::slice::from_ref(&any), &p),
-            "delete element ip t tcp_ip { 127.0.0.1 . 8080 }\nadd element ip t udp_any { 53 comment \"ctr:abc\" : 10.88.0.2 . 53 }\n"
+            "add element ip t tcp_ip { 127.0.0.1 . 8080 timeout 3650d expires 1ms comment \"ctr:abc\" : 10.88.0.2 . 80 }\nadd element ip t udp_any { 53 timeout 3650d comment \"ctr:abc\" : 10.88.0.2 . 53 }\n"
         );
         assert_eq!(nft.render_delta(&[], &[]), "");
     }

@@ -1,8 +1,11 @@
 //! berth-net: bridges, veth pairs, IPAM, nftables NAT and published ports, names.
 //!
 //! berth is daemonless: every `berth` invocation opens [`Net`], acts, and exits.
-//! All state is in `<state_dir>/state.json` under an exclusive flock (see
-//! [`state`]); pinned network namespaces are files under `<run_dir>/netns/`.
+//! State is in `<state_dir>/state.json` (networks: survives reboots) and
+//! `<run_dir>/state.json` (everything, including containers and leases: gone
+//! with a reboot, like the kernel objects it describes), under an exclusive
+//! flock (see [`state`]); pinned network namespaces are files under
+//! `<run_dir>/netns/`.
 //! Each operation plans first (names, subnets, leases, host ports: all validated
 //! against the locked state and the kernel), records its intent, then acts; on a
 //! failure it undoes what it did in reverse and reports the cause together with
@@ -38,12 +41,17 @@
 //! Seams: [`driver::LinkDriver`] (Linux bridge here; rootless later) and
 //! [`firewall::Firewall`] (nftables here; iptables later).
 //!
-//! Cost (bench/net_bench.py; 2 shared cores at load ~5, so pessimistic): attach
-//! on an existing network ~9 ms median without published ports (no nft call at
-//! all: rules only change with networks or ports), ~19 ms with one (one `nft -f`
-//! adding map elements); detach 25-45 ms, dominated by the kernel's synchronous
-//! veth unregistration and the nft element delete. The 5 ms target needs nftables
-//! over netlink instead of exec'ing `nft` and an idle machine to verify.
+//! Cost (bench/net_bench.py, `net_timing`; see bench/README.md for a run): an
+//! attach on an existing network costs ~1.8 ms of CPU and a detach ~0.5-1 ms;
+//! no process is exec'd per container. Published ports are one nf_tables
+//! netlink batch ([`firewall`], `nfnetlink`); detach unpins the namespace and
+//! leaves deleting the veth pair to the kernel's netns cleanup worker (see
+//! `Net::detach`); container records go to the runtime dir only ([`state`]).
+//! What remains is kernel work: creating the veth pair (RTNL) and the
+//! namespace, about 1 ms each, and the files (state, hosts, hostname,
+//! resolv.conf), cheap on tmpfs but 2+ ms on a busy ext4. Wall times on a
+//! loaded 2-core host are several times the CPU times. [`timing`] records the
+//! phases of attach/detach when enabled.
 
 pub mod driver;
 pub mod etc;
@@ -51,8 +59,10 @@ pub mod firewall;
 pub mod ipam;
 mod netlink;
 mod netns;
+mod nfnetlink;
 pub mod ports;
 pub mod state;
+pub mod timing;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
@@ -67,7 +77,9 @@ pub use firewall::{Firewall, FirewallError, Nftables, Ruleset};
 pub use ipam::{IpamError, Ipv4Net};
 pub use ports::{PortMapping, PortSpecError, Protocol};
 
-use state::{ContainerRecord, EndpointRecord, LockedState, NetworkRecord, State};
+use state::{
+    ContainerRecord, EndpointRecord, LockedState, NetworkRecord, ReleasingEndpoint, State,
+};
 
 /// The predefined network every container joins by default.
 pub const DEFAULT_NETWORK: &str = "bridge";
@@ -325,7 +337,7 @@ impl Net {
     }
 
     fn lock(&self) -> Result<LockedState, NetError> {
-        LockedState::open(&self.state_dir).map_err(|source| NetError::State {
+        LockedState::open_split(&self.state_dir, &self.run_dir).map_err(|source| NetError::State {
             dir: self.state_dir.clone(),
             source,
         })
@@ -333,6 +345,15 @@ impl Net {
 
     fn save(&self, st: &LockedState) -> Result<(), NetError> {
         st.save().map_err(|source| NetError::State {
+            dir: self.state_dir.clone(),
+            source,
+        })
+    }
+
+    /// Saves after a container change (no fsync in single-file mode; in the
+    /// split mode `Net` uses, the disk file is only rewritten if networks changed).
+    fn save_fast(&self, st: &LockedState) -> Result<(), NetError> {
+        st.save_unsynced().map_err(|source| NetError::State {
             dir: self.state_dir.clone(),
             source,
         })
@@ -502,6 +523,15 @@ impl Net {
         // Device first: if that fails nothing has changed. Rules match interface
         // names, so they may outlive the device for the moment in between.
         self.driver.remove_network(&rec)?;
+        let (gone, keep) = std::mem::take(&mut st.state.releasing)
+            .into_iter()
+            .partition(|r| r.endpoint.network == name);
+        st.state.releasing = keep;
+        for r in gone {
+            // Unenslaved by the bridge's removal; delete it if something still
+            // holds its namespace (best effort: reconcile catches the rest).
+            let _ = self.driver.remove_endpoint(&r.endpoint);
+        }
         st.state.networks.remove(name);
         self.sync_firewall(st, false)?;
         self.save(st)
@@ -528,7 +558,9 @@ impl Net {
     pub fn attach(&self, req: &AttachRequest) -> Result<Attachment, NetError> {
         // The id names a file under run_dir: no separators, no dot-dot.
         validate_name(&req.container_id)?;
+        timing::start();
         let mut st = self.lock()?;
+        timing::mark("lock+load state");
         if st.state.containers.contains_key(&req.container_id) {
             return Err(NetError::AlreadyAttached(req.container_id.clone()));
         }
@@ -577,6 +609,11 @@ impl Net {
         if eps.iter().any(|e| e.network == DEFAULT_NETWORK) {
             self.ensure_default(&mut st)?;
         }
+        let wanted: Vec<(String, Ipv4Addr)> = eps
+            .iter()
+            .filter_map(|e| e.ip.map(|ip| (e.network.clone(), ip)))
+            .collect();
+        self.settle_releasing(&mut st.state, &wanted);
         let mut rec = ContainerRecord {
             id: req.container_id.clone(),
             name: req.container_name.clone(),
@@ -602,11 +639,14 @@ impl Net {
                 interface,
                 ip,
                 &ep.aliases,
+                nonce(),
             ));
         }
         let id = req.container_id.clone();
         st.state.containers.insert(id.clone(), rec.clone());
-        self.save(&st)?;
+        timing::mark("plan (ports, leases)");
+        self.save_fast(&st)?;
+        timing::mark("save state");
 
         // Act. Ordering: namespace before veths (the peer is created inside it);
         // firewall after the addresses exist; hosts files last (they name peers).
@@ -617,22 +657,30 @@ impl Net {
                 path: netns_path.clone(),
                 source,
             })?;
+            timing::mark("netns dir + stale check");
             let mut c = netns::create(&netns_path).map_err(|source| NetError::Netns {
                 path: netns_path.clone(),
                 source,
             })?;
+            timing::mark("netns create + bind mount");
             driver::set_loopback_up(&mut c)?;
-            for (i, ep) in rec.endpoints.iter().enumerate() {
+            timing::mark("lo up");
+            netns::hand_off(&netns_path, c);
+            let added = rec.endpoints.iter().enumerate().try_for_each(|(i, ep)| {
                 let net = network(&st.state, &ep.network)?;
-                self.driver.add_endpoint(&netns_path, net, ep, i == 0)?;
-            }
+                self.driver.add_endpoint(&netns_path, net, ep, i == 0)
+            });
+            netns::drop_hand_off();
+            added?;
             self.update_firewall(&mut st, &container_ports(&rec), &[], false)?;
+            timing::mark("firewall");
             self.write_etc(&st.state, &id, req)?;
             self.update_peer_hosts(&st.state, &id, &rec.endpoints);
+            timing::mark("etc files");
             Ok(())
         })();
         if let Err(cause) = result {
-            let cleanup = self.undo_container(&mut st, &id);
+            let cleanup = self.undo_container(&mut st, &id, false);
             return Err(with_cleanup(cause, cleanup));
         }
         Ok(attachment(&st.state, &rec))
@@ -660,11 +708,17 @@ impl Net {
     }
 
     /// Removes veths, rules, leases and the namespace file; fine to call twice.
+    /// Published-port elements stop matching at the next clock tick; the veths
+    /// are deleted by the kernel with the namespace, shortly after this returns
+    /// (see `undo_container` for what happens if something still holds it).
     pub fn detach(&self, container_id: &str) -> Result<(), NetError> {
+        timing::start();
         let mut st = self.lock()?;
-        let errors = self.undo_container(&mut st, container_id);
+        timing::mark("lock+load state");
+        let errors = self.undo_container(&mut st, container_id, false);
         // A namespace file without a record (crash between create and save) goes too.
         let stray = netns::remove(&self.netns_dir().join(container_id));
+        timing::mark("stray netns check");
         match (errors.is_empty(), stray) {
             (true, Ok(())) => Ok(()),
             (_, Err(source)) => Err(NetError::Netns {
@@ -679,29 +733,65 @@ impl Net {
     }
 
     /// Best-effort removal of everything of one container; returns failures.
-    fn undo_container(&self, st: &mut LockedState, id: &str) -> Vec<String> {
+    ///
+    /// With `wait_links` false, the veths of a container whose namespace berth
+    /// pinned are not deleted one by one: unpinning the namespace (its last
+    /// reference once the container's processes are gone) makes the kernel's
+    /// netns cleanup worker delete them, pairs included, asynchronously. Deleting
+    /// a veth ourselves holds RTNL through several RCU grace periods (15-30 ms on
+    /// this host); the worker does the same work off our critical path and
+    /// batches it. Until the veth is gone its endpoint stays in
+    /// `State::releasing` and its address is not handed out again; if something
+    /// still holds the namespace (a process left in it, a `container:` peer) the
+    /// next attach or connect after [`RELEASE_GRACE_MS`] deletes the veth itself,
+    /// as do `reconcile` and `teardown_all`.
+    fn undo_container(&self, st: &mut LockedState, id: &str, wait_links: bool) -> Vec<String> {
         let mut errors = Vec::new();
         let Some(rec) = st.state.containers.remove(id) else {
             return errors;
         };
+        let unpin = !wait_links && rec.netns.is_some();
         for ep in &rec.endpoints {
-            if let Err(e) = self.driver.remove_endpoint(ep) {
+            if unpin {
+                st.state.releasing.push(ReleasingEndpoint {
+                    endpoint: ep.clone(),
+                    since_ms: now_ms(),
+                });
+            } else if let Err(e) = self.driver.remove_endpoint(ep) {
                 errors.push(e.to_string());
             }
             release_lease(&mut st.state, &ep.network, ep.ip, id);
         }
-        if let Some(path) = &rec.netns {
+        timing::mark("remove veths");
+        if let (false, Some(path)) = (unpin, &rec.netns) {
             if let Err(e) = netns::remove(path) {
                 errors.push(format!("remove {}: {e}", path.display()));
             }
         }
-        if let Err(e) = self.save(st) {
+        if let Err(e) = self.save_fast(st) {
             errors.push(e.to_string());
         }
+        timing::mark("save state");
         if let Err(e) = self.update_firewall(st, &[], &container_ports(&rec), false) {
             errors.push(e.to_string());
         }
+        timing::mark("firewall");
         self.update_peer_hosts(&st.state, id, &rec.endpoints);
+        timing::mark("peer hosts");
+        // Unpin last: the teardown it starts runs in a kernel worker that would
+        // compete with the steps above for the CPU. A crash before this line
+        // leaves a pinned namespace file, which detach/reconcile remove.
+        if let (true, Some(path)) = (unpin, &rec.netns) {
+            if let Err(e) = netns::remove(path) {
+                errors.push(format!("remove {}: {e}", path.display()));
+                for ep in &rec.endpoints {
+                    if let Err(e) = self.driver.remove_endpoint(ep) {
+                        errors.push(e.to_string());
+                    }
+                }
+            }
+            timing::mark("netns unmount");
+        }
         errors
     }
 
@@ -733,6 +823,9 @@ impl Net {
                 network: network_name.into(),
             });
         }
+        let wanted: Vec<(String, Ipv4Addr)> =
+            ip.map(|ip| (network_name.to_string(), ip)).into_iter().collect();
+        self.settle_releasing(&mut st.state, &wanted);
         let ip = plan_lease(&mut st.state, container_id, network_name, ip)?;
         let n = (0..)
             .find(|n| {
@@ -741,12 +834,19 @@ impl Net {
                     .any(|e| e.interface == format!("eth{n}"))
             })
             .unwrap_or(0);
-        let ep = endpoint_record(container_id, network_name, format!("eth{n}"), ip, aliases);
+        let ep = endpoint_record(
+            container_id,
+            network_name,
+            format!("eth{n}"),
+            ip,
+            aliases,
+            nonce(),
+        );
         let first = rec.endpoints.is_empty();
         if let Some(r) = st.state.containers.get_mut(container_id) {
             r.endpoints.push(ep.clone());
         }
-        self.save(&st)?;
+        self.save_fast(&st)?;
         let result = (|| -> Result<(), NetError> {
             let net = network(&st.state, network_name)?;
             self.driver.add_endpoint(&netns_path, net, &ep, first)?;
@@ -772,7 +872,7 @@ impl Net {
             if let Some(r) = st.state.containers.get_mut(container_id) {
                 r.endpoints.retain(|e| e.network != network_name);
             }
-            if let Err(e) = self.save(&st) {
+            if let Err(e) = self.save_fast(&st) {
                 cleanup.push(e.to_string());
             }
             return Err(with_cleanup(cause, cleanup));
@@ -801,7 +901,7 @@ impl Net {
         let after = container_ports(rec);
         self.driver.remove_endpoint(&ep)?;
         release_lease(&mut st.state, network_name, ep.ip, container_id);
-        self.save(&st)?;
+        self.save_fast(&st)?;
         if before != after {
             self.update_firewall(&mut st, &after, &before, false)?;
         }
@@ -828,7 +928,7 @@ impl Net {
             .collect();
         let mut errors = Vec::new();
         for id in dead {
-            errors.extend(self.undo_container(&mut st, &id));
+            errors.extend(self.undo_container(&mut st, &id, false));
         }
         let known_ns: HashSet<PathBuf> = st
             .state
@@ -862,7 +962,12 @@ impl Net {
             .values()
             .map(|n| n.bridge.clone())
             .collect();
+        // Lingering veths of detached containers are orphans too by now.
         if let Err(e) = self.driver.remove_orphans(&veths, &bridges) {
+            errors.push(e.to_string());
+        }
+        st.state.releasing.clear();
+        if let Err(e) = self.save(&st) {
             errors.push(e.to_string());
         }
         self.sync_firewall(&mut st, true)?;
@@ -883,7 +988,12 @@ impl Net {
         let mut errors = Vec::new();
         let ids: Vec<String> = st.state.containers.keys().cloned().collect();
         for id in ids {
-            errors.extend(self.undo_container(&mut st, &id));
+            errors.extend(self.undo_container(&mut st, &id, true));
+        }
+        for r in std::mem::take(&mut st.state.releasing) {
+            if let Err(e) = self.driver.remove_endpoint(&r.endpoint) {
+                errors.push(e.to_string());
+            }
         }
         for n in st.state.networks.values() {
             if let Err(e) = self.driver.remove_network(n) {
@@ -924,6 +1034,28 @@ impl Net {
 
     // ---------------------------------------------------------------- helpers
 
+    /// Forgets releasing endpoints whose veth is gone; deletes (synchronously)
+    /// those that outlived [`RELEASE_GRACE_MS`] (something holds their
+    /// namespace) or whose address is wanted again in `wanted`. Addresses of
+    /// the remaining ones are not allocated (see `plan_lease`).
+    fn settle_releasing(&self, st: &mut State, wanted: &[(String, Ipv4Addr)]) {
+        if st.releasing.is_empty() {
+            return;
+        }
+        let now = now_ms();
+        st.releasing.retain(|r| {
+            let ep = &r.endpoint;
+            if !self.driver.endpoint_exists(ep) {
+                return false;
+            }
+            let claimed = wanted.iter().any(|(n, ip)| *n == ep.network && *ip == ep.ip);
+            if claimed || now.saturating_sub(r.since_ms) > RELEASE_GRACE_MS {
+                return self.driver.remove_endpoint(ep).is_err();
+            }
+            true
+        });
+    }
+
     /// Re-installs the whole firewall table when the networks changed since the
     /// last full install (or after a reboot, or when `force`).
     fn sync_firewall(&self, st: &mut LockedState, force: bool) -> Result<(), NetError> {
@@ -944,7 +1076,8 @@ impl Net {
         let fingerprint = format!(
             "{}:{:016x}",
             boot_id(),
-            fnv1a(format!("{:?}{}", rules.networks, self.options.table).as_bytes())
+            // The layout version makes an upgraded berth re-install its table once.
+            fnv1a(format!("v2{:?}{}", rules.networks, self.options.table).as_bytes())
         );
         if force || st.state.firewall_applied.as_deref() != Some(fingerprint.as_str()) {
             self.firewall.apply(&rules)?;
@@ -1084,12 +1217,19 @@ fn members(st: &State, network: &str) -> Vec<String> {
 }
 
 /// Reserves an address for `id` on `network` in the in-memory state.
+/// Addresses of still-existing veths of detached containers are skipped.
 fn plan_lease(
     st: &mut State,
     id: &str,
     network_name: &str,
     ip: Option<Ipv4Addr>,
 ) -> Result<Ipv4Addr, NetError> {
+    let lingering: Vec<Ipv4Addr> = st
+        .releasing
+        .iter()
+        .filter(|r| r.endpoint.network == network_name)
+        .map(|r| r.endpoint.ip)
+        .collect();
     let net = st
         .networks
         .get_mut(network_name)
@@ -1099,7 +1239,14 @@ fn plan_lease(
             ipam::validate_static(&net.name, net.subnet, net.gateway, &net.leases, ip)?;
             ip
         }
-        None => ipam::allocate(&net.name, net.subnet, net.gateway, &net.leases)?,
+        None if lingering.is_empty() => {
+            ipam::allocate(&net.name, net.subnet, net.gateway, &net.leases)?
+        }
+        None => {
+            let mut taken = net.leases.clone();
+            taken.extend(lingering.into_iter().map(|ip| (ip, String::new())));
+            ipam::allocate(&net.name, net.subnet, net.gateway, &taken)?
+        }
     };
     net.leases.insert(ip, id.to_string());
     Ok(ip)
@@ -1113,14 +1260,18 @@ fn release_lease(st: &mut State, network: &str, ip: Ipv4Addr, id: &str) {
     }
 }
 
+/// The record of a new endpoint. The host veth name mixes in `salt` (fresh per
+/// attach) because the previous incarnation of the same container's veth may
+/// still exist for a few ms while the kernel tears its namespace down.
 fn endpoint_record(
     id: &str,
     network: &str,
     interface: String,
     ip: Ipv4Addr,
     aliases: &[String],
+    salt: u64,
 ) -> EndpointRecord {
-    let h = fnv1a(format!("{id}\0{network}").as_bytes());
+    let h = fnv1a(format!("{id}\0{network}\0{salt:x}").as_bytes());
     EndpointRecord {
         network: network.into(),
         interface,
@@ -1342,6 +1493,23 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
+/// How long a detached container's veth may take to disappear with its
+/// namespace before berth deletes it itself (normally well under 100 ms).
+const RELEASE_GRACE_MS: u64 = 2000;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A cheap per-call random number (std's RandomState is seeded from the OS
+/// once per thread and differs on every call).
+fn nonce() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now())
+}
+
 fn random_id() -> String {
     let mut buf = [0u8; 32];
     let ok = fs::File::open("/dev/urandom")
@@ -1392,6 +1560,7 @@ mod tests {
                         format!("eth{i}"),
                         *ip,
                         &al.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                        0,
                     )
                 })
                 .collect(),
@@ -1498,9 +1667,12 @@ mod tests {
 
     #[test]
     fn veth_names_fit_ifnamsiz_and_are_stable() {
-        let a = endpoint_record("abc", "n", "eth0".into(), Ipv4Addr::new(10, 0, 0, 2), &[]);
-        let b = endpoint_record("abc", "n", "eth0".into(), Ipv4Addr::new(10, 0, 0, 2), &[]);
+        let a = endpoint_record("abc", "n", "eth0".into(), Ipv4Addr::new(10, 0, 0, 2), &[], 1);
+        let b = endpoint_record("abc", "n", "eth0".into(), Ipv4Addr::new(10, 0, 0, 2), &[], 1);
+        let c = endpoint_record("abc", "n", "eth0".into(), Ipv4Addr::new(10, 0, 0, 2), &[], 2);
         assert_eq!(a.host_veth, b.host_veth);
+        assert_ne!(a.host_veth, c.host_veth, "a new attach gets a new name");
+        assert_ne!(nonce(), nonce());
         assert!(a.host_veth.len() <= 15 && a.host_veth.starts_with(VETH_PREFIX));
     }
 }

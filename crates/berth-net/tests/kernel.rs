@@ -167,6 +167,18 @@ impl Drop for Fixture {
     }
 }
 
+/// Polls `cond` every 5 ms until it holds or `limit` passes.
+fn wait_until(limit: Duration, cond: impl Fn() -> bool) -> bool {
+    let end = std::time::Instant::now() + limit;
+    while !cond() {
+        if std::time::Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
 fn link_exists(name: &str) -> bool {
     Path::new("/sys/class/net").join(name).exists()
 }
@@ -397,10 +409,10 @@ fn published_ports_reach_the_container_from_host_and_hairpin() {
     );
 
     let table = f.nft_table();
-    let element = format!(
-        "{port} comment \"ctr:srv\" : {} . 8080",
-        srv.endpoints[0].ip
-    );
+    // Elements carry a (decade-long) timeout so that detach can expire them.
+    let element = format!("{port} timeout 3650d expires ");
+    assert!(table.contains(&element), "{table}");
+    let element = format!("comment \"ctr:srv\" : {} . 8080", srv.endpoints[0].ip);
     assert!(table.contains(&element), "{table}");
     assert!(table.contains("ctr:srv"), "{table}");
 
@@ -536,7 +548,7 @@ fn detach_leaves_nothing_behind_and_is_idempotent() {
     let att = f.net.attach(&req).expect("attach");
     let path = att.netns_path.clone().expect("netns");
     let state: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(f.dir.path().join("state/state.json")).expect("state"),
+        &std::fs::read(f.dir.path().join("run/state.json")).expect("state"),
     )
     .expect("json");
     let veth = state["containers"]["gone"]["endpoints"][0]["host_veth"]
@@ -547,11 +559,18 @@ fn detach_leaves_nothing_behind_and_is_idempotent() {
     assert!(f.nft_table().contains("ctr:gone"));
 
     f.net.detach("gone").expect("detach");
-    assert!(!link_exists(&veth), "veth left behind");
+    // The veth goes with the namespace, deleted by the kernel's netns cleanup
+    // worker shortly after detach returns (see Net::detach).
+    assert!(
+        wait_until(Duration::from_secs(3), || !link_exists(&veth)),
+        "veth left behind"
+    );
     assert!(!path.exists(), "netns file left behind");
     assert!(!f.nft_table().contains("ctr:gone"), "rule left behind");
-    let state = std::fs::read_to_string(f.dir.path().join("state/state.json")).expect("state");
-    assert!(!state.contains("gone"), "lease or record left: {state}");
+    for file in ["state/state.json", "run/state.json"] {
+        let state = std::fs::read_to_string(f.dir.path().join(file)).expect("state");
+        assert!(!state.contains("gone"), "lease or record left in {file}: {state}");
+    }
     assert!(f.net.inspect("app").expect("inspect").containers.is_empty());
     f.net.detach("gone").expect("second detach is fine");
 
@@ -753,7 +772,7 @@ fn stale_namespace_file_from_a_crash_does_not_block_attach() {
         .expect("attach");
     let path = a.netns_path.clone().expect("ns");
     // simulate a crash that lost the record but left the pinned namespace
-    let state = f.dir.path().join("state/state.json");
+    let state = f.dir.path().join("run/state.json");
     let mut v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&state).expect("read")).expect("json");
     v["containers"].as_object_mut().expect("map").remove("re");
@@ -769,4 +788,37 @@ fn stale_namespace_file_from_a_crash_does_not_block_attach() {
     );
     f.net.detach("re").expect("detach");
     assert!(!path.exists());
+}
+
+#[test]
+fn veth_of_a_namespace_still_held_after_detach_does_not_keep_its_address() {
+    let f = Fixture::new();
+    let x = f.net.attach(&f.on("held", &[("bridge", &[])])).expect("x");
+    let ip_x = x.endpoints[0].ip;
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(f.dir.path().join("run/state.json")).expect("state"),
+    )
+    .expect("json");
+    let veth = state["containers"]["held"]["endpoints"][0]["host_veth"]
+        .as_str()
+        .expect("veth")
+        .to_string();
+    // Something (a leftover process, here an open fd) keeps the namespace alive,
+    // so detach's asynchronous teardown cannot remove the veth.
+    let holder = std::fs::File::open(x.netns_path.as_ref().expect("ns")).expect("hold ns");
+    f.net.detach("held").expect("detach");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(link_exists(&veth), "held namespace lost its veth");
+    // A dynamic address avoids the lingering one ...
+    let y = f.net.attach(&f.on("y", &[("bridge", &[])])).expect("y");
+    assert_ne!(y.endpoints[0].ip, ip_x);
+    // ... and asking for it explicitly deletes the lingering veth first.
+    let mut req = f.on("z", &[("bridge", &[])]);
+    if let NetworkMode::Bridge(eps) = &mut req.mode {
+        eps[0].ip = Some(ip_x);
+    }
+    let z = f.net.attach(&req).expect("z with the released address");
+    assert_eq!(z.endpoints[0].ip, ip_x);
+    assert!(!link_exists(&veth), "lingering veth not removed");
+    drop(holder);
 }
