@@ -35,6 +35,11 @@ Needs root, podman, conmon, runc, docker.io (dockerd + containerd). Python 3 sta
 library only. Benchmarks, not tests: nothing here asserts a time.
 
   sudo bench/engine_bench.py [--bin /work/target-main/release] [-n 20] [--seq 50]
+  sudo bench/engine_bench.py --only berth   # berth's rows only: quick, no podman/docker
+
+berth-monitor: the static build (target/x86_64-unknown-linux-gnu/<profile>/, made by
+scripts/test) is copied in place of the dynamic one when it is not older, as the
+engine itself prefers it (Engine::monitor_binary); the report says which one ran.
 """
 
 import argparse
@@ -114,8 +119,9 @@ def ratio(a, b):
 class Env:
     """The private installation of all three engines under one work dir."""
 
-    def __init__(self, work, bin_dir):
+    def __init__(self, work, bin_dir, only_berth=False):
         self.work = work
+        self.only_berth = only_berth
         self.bin = os.path.join(work, "bin")
         os.makedirs(self.bin)
         for b in ("berth", "berth-runtime", "berth-monitor"):
@@ -123,6 +129,15 @@ class Env:
             if not os.access(src, os.X_OK):
                 die(f"missing {src}")
             shutil.copy2(src, os.path.join(self.bin, b))
+        # The engine prefers the static monitor when it is not older (monitor_binary).
+        bin_abs = os.path.abspath(bin_dir)
+        static = os.path.join(os.path.dirname(bin_abs), "x86_64-unknown-linux-gnu",
+                              os.path.basename(bin_abs), "berth-monitor")
+        self.monitor_kind = "dynamic"
+        if (os.access(static, os.X_OK) and os.path.getmtime(static)
+                >= os.path.getmtime(os.path.join(bin_dir, "berth-monitor"))):
+            shutil.copy2(static, os.path.join(self.bin, "berth-monitor"))
+            self.monitor_kind = f"static, from {static}"
         init = os.path.join(bin_dir, "berth-init")
         if os.access(init, os.X_OK):
             shutil.copy2(init, os.path.join(self.bin, "berth-init"))
@@ -146,6 +161,8 @@ class Env:
         self.fw_before = nft_tables()
         check(self.berth + ["image", "bootstrap"], self.berth_env, "berth image bootstrap")
         archive = os.path.join(self.work, "busybox.tar")
+        if self.only_berth:
+            return
         check(self.berth + ["save", "busybox", "-o", archive], self.berth_env, "berth save")
         check(self.podman + ["load", "-q", "-i", archive], None, "podman load")
         pnet = os.path.join(self.work, "pnet")
@@ -197,7 +214,8 @@ class Env:
         if ids:
             quiet(self.berth + ["rm", "-f"] + ids, self.berth_env)
         quiet(self.berth + ["system", "teardown"], self.berth_env)
-        quiet(self.podman + ["rm", "-a", "-f", "-t", "0"])
+        if not self.only_berth:
+            quiet(self.podman + ["rm", "-a", "-f", "-t", "0"])
         if self.dockerd is not None and self.dockerd.poll() is None:
             ids = subprocess.run(self.docker + ["ps", "-a", "-q"], env=self.docker_env,
                                  capture_output=True, text=True).stdout.split()
@@ -285,6 +303,16 @@ class Subject:
 def subjects_for(e):
     b, p, d = e.berth, e.podman, e.docker
     img = ["busybox", "true"]
+    if e.only_berth:
+        return [
+            Subject("exec /bin/true (floor)", ["/bin/true"]),
+            Subject("berth", b + ["run", "--rm"] + img, e.berth_env),
+            Subject("berth --network none", b + ["run", "--rm", "--network", "none"] + img,
+                    e.berth_env),
+            Subject("berth --network none --runtime runc",
+                    b + ["run", "--rm", "--network", "none", "--runtime", "runc"] + img,
+                    e.berth_env),
+        ]
     return [
         Subject("exec /bin/true (floor)", ["/bin/true"]),
         Subject("berth", b + ["run", "--rm"] + img, e.berth_env),
@@ -437,6 +465,8 @@ def memory(e, count):
         "docker": (e.docker + ["run", "-d", "--network", "none", "busybox", "sleep", "600"],
                    e.docker_env, e.docker + ["rm", "-f"]),
     }
+    if e.only_berth:
+        starts = {"berth": starts["berth"]}
     results = {}
     for engine, (argv, env, rm) in starts.items():
         ids = []
@@ -476,20 +506,25 @@ def main():
                     help="detached containers per engine for monitor memory (default 10)")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--json", metavar="FILE", help="also write raw samples as JSON")
+    ap.add_argument("--only", choices=["all", "berth"], default="all",
+                    help="`berth`: only berth's subjects and monitor (no podman/docker setup)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         die("must run as root")
-    for tool in ("podman", "conmon", "runc", "docker", "dockerd", "nft", "iptables-save", "ip"):
+    tools = ("podman", "conmon", "runc", "docker", "dockerd", "nft", "iptables-save", "ip")
+    if args.only == "berth":
+        tools = ("runc", "nft", "ip")
+    for tool in tools:
         if not shutil.which(tool):
             die(f"missing {tool} (apt-get install -y podman conmon runc docker.io nftables "
                 "iptables iproute2)")
 
     load_start = loadavg()
     work = tempfile.mkdtemp(prefix="be-", dir="/tmp")  # short: podman's runroot <= 50 chars
-    e = Env(work, args.bin)
+    e = Env(work, args.bin, only_berth=args.only == "berth")
     try:
-        print("setup: bootstrap busybox, save, load into podman and a private dockerd ...",
-              file=sys.stderr)
+        print("setup: bootstrap busybox" + ("" if e.only_berth else
+              ", save, load into podman and a private dockerd") + " ...", file=sys.stderr)
         e.setup()
         subjects = subjects_for(e)
         for s in subjects:
@@ -547,7 +582,7 @@ def main():
                 digests.append(f"{b} {hashlib.sha256(f.read()).hexdigest()[:12]}")
         versions = {
             "berth": f"{version_of(e.berth + ['version'], e.berth_env)} (from {args.bin}; "
-                     f"sha256 {', '.join(digests)})",
+                     f"sha256 {', '.join(digests)}; berth-monitor {e.monitor_kind})",
             "podman": version_of(["podman", "--version"]),
             "conmon": version_of(["conmon", "--version"]),
             "runc": version_of(["runc", "--version"]),
@@ -556,6 +591,8 @@ def main():
                                  e.docker_env),
             "containerd": version_of(["containerd", "--version"]),
         }
+        if e.only_berth:
+            versions = {k: versions[k] for k in ("berth", "runc")}
         report(args, subjects, phases, steps, mem, versions, load_start, load_end)
         if args.json:
             with open(args.json, "w") as f:

@@ -37,6 +37,9 @@ pub struct SpecInput {
     pub swap_accounting: bool,
     /// Host path of berth's init (`--init`), bind-mounted at /sbin/berth-init.
     pub init_binary: Option<String>,
+    /// A new user namespace with these maps (`--userns`); empty: none.
+    pub uid_mappings: Vec<crate::security::userns::IdMap>,
+    pub gid_mappings: Vec<crate::security::userns::IdMap>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -190,6 +193,10 @@ pub fn generate(c: &Container, input: &SpecInput) -> Value {
         None => {}
     }
     namespaces.push(namespace("cgroup", None));
+    let userns = !input.uid_mappings.is_empty();
+    if userns {
+        namespaces.push(namespace("user", None));
+    }
 
     let r = &hc.resources;
     let mut memory = serde_json::Map::new();
@@ -305,6 +312,17 @@ pub fn generate(c: &Container, input: &SpecInput) -> Value {
     }
     if !hc.sysctls.is_empty() {
         linux["sysctl"] = json!(hc.sysctls);
+    }
+    if userns {
+        let maps = |m: &[crate::security::userns::IdMap]| -> Value {
+            m.iter()
+                .map(
+                    |m| json!({"containerID": m.container_id, "hostID": m.host_id, "size": m.size}),
+                )
+                .collect()
+        };
+        linux["uidMappings"] = maps(&input.uid_mappings);
+        linux["gidMappings"] = maps(&input.gid_mappings);
     }
 
     let mut spec = json!({
@@ -431,6 +449,38 @@ mod tests {
         assert_eq!(e[0], "PATH=/bin");
         assert!(e.contains(&"TERM=xterm".to_string()));
         assert!(e.contains(&"HOSTNAME=0123456789ab".to_string()));
+    }
+
+    #[test]
+    fn userns_adds_the_namespace_and_maps() {
+        use crate::security::userns::IdMap;
+        let (c, mut input) = sample();
+        let s = generate(&c, &input);
+        assert!(!namespaces_has(&s, "user"));
+        assert!(s["linux"].get("uidMappings").is_none());
+        input.uid_mappings = vec![IdMap {
+            container_id: 0,
+            host_id: 100000,
+            size: 65536,
+        }];
+        input.gid_mappings = vec![IdMap {
+            container_id: 0,
+            host_id: 200000,
+            size: 1000,
+        }];
+        let s = generate(&c, &input);
+        assert!(namespaces_has(&s, "user"));
+        assert_eq!(
+            s["linux"]["uidMappings"],
+            json!([{"containerID": 0, "hostID": 100000, "size": 65536}])
+        );
+        assert_eq!(
+            s["linux"]["gidMappings"],
+            json!([{"containerID": 0, "hostID": 200000, "size": 1000}])
+        );
+        let spec: oci_spec::runtime::Spec = serde_json::from_value(s).unwrap();
+        let linux = spec.linux().as_ref().unwrap();
+        assert_eq!(linux.uid_mappings().as_ref().unwrap()[0].host_id(), 100000);
     }
 
     #[test]

@@ -9,11 +9,24 @@
 //!
 //! Order: [`Overlay::lowers`] is BOTTOM first (image order); overlayfs wants the
 //! topmost lower first, so the list is reversed when the options are set.
+//!
+//! User-namespaced containers ([`Overlay::mount_idmapped`]): the layers on disk are
+//! owned by host root, but the container's root is an unprivileged host id. Each
+//! lower layer is handed to overlayfs as an idmapped mount (open_tree clone +
+//! MOUNT_ATTR_IDMAP with a user namespace holding the container's maps; overlayfs
+//! takes idmapped layers since 5.19), so the shared layer dirs are never chowned
+//! and every container sees them owned by its own root. The clones are passed as
+//! fds (`lowerdir+` with FSCONFIG_SET_FD, Linux >= 6.13); on older kernels they are
+//! attached under `<work>.idmap/N` only until the overlay exists (overlayfs keeps
+//! private clones of its layers), so no idmapped mount outlives the call either
+//! way. The upper dir is not idmapped: what the container writes is stored with
+//! its host ids, as in a plain rootless overlay (the caller chowns `upper` to the
+//! container's root).
 
 use crate::layer::{is_whiteout, OVERLAY_OPAQUE_XATTR};
 use std::collections::BTreeSet;
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -52,6 +65,41 @@ pub struct Overlay {
 impl Overlay {
     /// Mount at `target` (which must exist). Creates `upper` and `work` if missing.
     pub fn mount(&self, target: &Path) -> Result<(), SnapshotError> {
+        self.mount_with(target, None)
+    }
+
+    /// Mount at `target` with each lower layer idmapped through the user namespace
+    /// `userns` (see the module doc). Creates `upper` and `work` if missing; their
+    /// ownership is the caller's business.
+    pub fn mount_idmapped(
+        &self,
+        target: &Path,
+        userns: BorrowedFd<'_>,
+    ) -> Result<(), SnapshotError> {
+        self.mount_with(target, Some(userns))
+    }
+
+    /// Mount with overlayfs's `volatile` option: no syncs of the upper dir, ever. For
+    /// scratch overlays whose upper dir is read once and deleted (build steps): after
+    /// a crash such an upper dir must be thrown away, which is all a build does with it.
+    pub fn mount_volatile(&self, target: &Path) -> Result<(), SnapshotError> {
+        self.mount_opts(target, None, true)
+    }
+
+    fn mount_with(
+        &self,
+        target: &Path,
+        userns: Option<BorrowedFd<'_>>,
+    ) -> Result<(), SnapshotError> {
+        self.mount_opts(target, userns, false)
+    }
+
+    fn mount_opts(
+        &self,
+        target: &Path,
+        userns: Option<BorrowedFd<'_>>,
+        volatile: bool,
+    ) -> Result<(), SnapshotError> {
         let err = |step: &str| {
             let step = step.to_string();
             move |source: io::Error| SnapshotError::Mount {
@@ -62,13 +110,66 @@ impl Overlay {
         };
         std::fs::create_dir_all(&self.upper).map_err(err("create upper"))?;
         std::fs::create_dir_all(&self.work).map_err(err("create work"))?;
-        let mut lowers: Vec<PathBuf> = self.lowers.iter().rev().cloned().collect();
+        // Top first. An image may hold the same layer twice (two identical COPY steps);
+        // overlayfs refuses a repeated lower dir (ELOOP), and applying a layer again
+        // on top makes its earlier occurrence invisible anyway (every path it has is
+        // set again), so only the topmost occurrence is kept.
+        let mut seen = BTreeSet::new();
+        let mut lowers: Vec<PathBuf> = self
+            .lowers
+            .iter()
+            .rev()
+            .filter(|l| seen.insert((*l).clone()))
+            .cloned()
+            .collect();
         if lowers.is_empty() {
             let empty = self.work.with_extension("empty");
             std::fs::create_dir_all(&empty).map_err(err("create empty lower"))?;
             lowers.push(empty);
         }
         let fs = berth_sys::fsopen("overlay").map_err(err("fsopen overlay"))?;
+        // Attached idmapped clones (old kernels only); unmounted once the overlay exists.
+        let mut staged = Staged(Vec::new());
+        // The detached clones live until the superblock exists: closing the last fd
+        // of a detached mount dissolves it.
+        let mut clones = Vec::with_capacity(lowers.len());
+        if let Some(userns) = userns {
+            for l in &lowers {
+                let step = format!("idmap {}", l.display());
+                let mnt = berth_sys::open_tree_clone(l, false).map_err(err(&step))?;
+                berth_sys::mount_setattr_idmap(mnt.as_fd(), userns).map_err(err(&step))?;
+                clones.push(mnt);
+            }
+            let mut by_fd = true;
+            for (i, (l, mnt)) in lowers.iter().zip(&clones).enumerate() {
+                match berth_sys::fsconfig_set_fd(fs.as_fd(), "lowerdir+", mnt.as_fd()) {
+                    Ok(()) => {}
+                    // Before 6.13 overlayfs takes layers only as paths.
+                    Err(e) if i == 0 && e.raw_os_error() == Some(libc::EINVAL) => {
+                        by_fd = false;
+                        break;
+                    }
+                    Err(e) => return Err(err(&format!("lowerdir+ fd of {}", l.display()))(e)),
+                }
+            }
+            if !by_fd {
+                let base = self.work.with_extension("idmap");
+                for (i, mnt) in clones.iter().enumerate() {
+                    let at = base.join(i.to_string());
+                    std::fs::create_dir_all(&at).map_err(err("create idmap staging dir"))?;
+                    berth_sys::move_mount_to(mnt.as_fd(), &at)
+                        .map_err(err("attach idmapped layer"))?;
+                    staged.0.push(at.clone());
+                    berth_sys::fsconfig_set_string(
+                        fs.as_fd(),
+                        "lowerdir+",
+                        at.as_os_str().as_bytes(),
+                    )
+                    .map_err(err(&format!("lowerdir+ {}", at.display())))?;
+                }
+            }
+            lowers.clear();
+        }
         for (i, l) in lowers.iter().enumerate() {
             match berth_sys::fsconfig_set_string(fs.as_fd(), "lowerdir+", l.as_os_str().as_bytes())
             {
@@ -92,10 +193,31 @@ impl Overlay {
             .map_err(err("upperdir"))?;
         berth_sys::fsconfig_set_string(fs.as_fd(), "workdir", self.work.as_os_str().as_bytes())
             .map_err(err("workdir"))?;
+        if volatile {
+            berth_sys::fsconfig_set_flag(fs.as_fd(), "volatile").map_err(err("volatile"))?;
+        }
         berth_sys::fsconfig_create(fs.as_fd()).map_err(err("create superblock"))?;
         let mnt = berth_sys::fsmount(fs.as_fd(), 0).map_err(err("fsmount"))?;
         berth_sys::move_mount_to(mnt.as_fd(), target).map_err(err("move_mount"))?;
+        drop(clones);
+        drop(staged);
         Ok(())
+    }
+}
+
+/// Idmapped layer clones attached for a path-only overlayfs: detached on drop,
+/// success or failure (the overlay holds its own private clones).
+struct Staged(Vec<PathBuf>);
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        for at in &self.0 {
+            let _ = nix::mount::umount2(at, nix::mount::MntFlags::MNT_DETACH);
+            let _ = std::fs::remove_dir(at);
+        }
+        if let Some(base) = self.0.first().and_then(|p| p.parent()) {
+            let _ = std::fs::remove_dir(base);
+        }
     }
 }
 

@@ -372,3 +372,30 @@ fn import_with_changes_and_concurrent_unpack() {
         .import(&tar[..], &["RUN x".to_string()], None)
         .is_err());
 }
+
+#[test]
+fn a_layer_repeated_in_one_image_mounts_with_the_top_occurrence_winning() {
+    require_root();
+    let t = tempfile::tempdir().expect("tmp");
+    let a = t.path().join("A");
+    let b = t.path().join("B");
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::write(a.join("x"), "from A").unwrap();
+    std::fs::write(b.join("x"), "from B").unwrap();
+    std::fs::write(b.join("y"), "only B").unwrap();
+    let target = t.path().join("m");
+    std::fs::create_dir_all(&target).unwrap();
+    let ov = snapshot::Overlay {
+        lowers: vec![a.clone(), b.clone(), a.clone()],
+        upper: t.path().join("upper"),
+        work: t.path().join("work"),
+    };
+    ov.mount(&target)
+        .expect("overlayfs refuses a repeated lower dir unless berth dedupes it");
+    let x = std::fs::read_to_string(target.join("x"));
+    let y = std::fs::read_to_string(target.join("y"));
+    snapshot::unmount(&target).unwrap();
+    assert_eq!(x.unwrap(), "from A", "the top A wins over B");
+    assert_eq!(y.unwrap(), "only B");
+}

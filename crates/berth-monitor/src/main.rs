@@ -19,7 +19,13 @@
 //!
 //! Frames (both directions): `[kind u8][0 0 0][len u32 BE][payload]`.
 //! monitor → client: kind 1 stdout, 2 stderr, 0xFE exit (payload i32 BE).
-//! client → monitor: kind 0 stdin bytes, 1 resize (rows u16, cols u16), 2 close stdin.
+//! client → monitor: kind 0 stdin bytes, 1 resize (rows u16, cols u16), 2 close stdin,
+//! 3 "I will clean up" (the attached `berth run`, which is waiting anyway, does the
+//! exit command's work itself and saves an exec of the CLI), 4 "cleanup done".
+//! A claim binds only while its client stays connected: if it goes away before
+//! the exit, or after the exit without sending 4 (killed mid-cleanup), the
+//! monitor execs the exit command as usual, so a `kill -9` of the CLI never
+//! leaves a container unrecorded.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -40,6 +46,8 @@ use nix::unistd::Pid;
 pub const FRAME_STDIN: u8 = 0;
 pub const FRAME_RESIZE: u8 = 1;
 pub const FRAME_CLOSE_STDIN: u8 = 2;
+pub const FRAME_CLAIM_CLEANUP: u8 = 3;
+pub const FRAME_CLEANUP_DONE: u8 = 4;
 pub const FRAME_EXIT: u8 = 0xFE;
 
 struct Args {
@@ -125,8 +133,9 @@ fn main() {
         File::from(berth_sys::own_fd(fd))
     });
     match run(&args, &mut report) {
-        Ok(code) => {
-            let _ = write_exit(&args.dir, code);
+        Ok((_, true)) => {}
+        Ok((_, false)) => {
+            // run() has written the exit status already.
             if !args.exit_command.is_empty() {
                 // exec keeps the signal mask: the cleanup (and any container it
                 // restarts) must not start with SIGCHLD blocked
@@ -150,7 +159,9 @@ fn write_exit(dir: &Path, code: i32) -> io::Result<()> {
     let tmp = dir.join(".exit.tmp");
     let mut f = File::create(&tmp)?;
     writeln!(f, "{code} {}", now_rfc3339())?;
-    f.sync_all()?;
+    // No fsync: this lives under the run root, and the cleanup folds it into the
+    // record within milliseconds; a missing or empty file after a power loss
+    // reads as exit code 255, which is all a lost file could say anyway.
     fs::rename(tmp, dir.join("exit"))
 }
 
@@ -163,7 +174,8 @@ enum Output {
     Pty(Option<File>),
 }
 
-fn run(args: &Args, report: &mut Option<File>) -> Result<i32, String> {
+/// Returns the exit code and whether an attached client did the cleanup.
+fn run(args: &Args, report: &mut Option<File>) -> Result<(i32, bool), String> {
     nix::unistd::setsid().ok();
     berth_sys::set_child_subreaper().map_err(|e| format!("set child subreaper: {e}"))?;
 
@@ -216,7 +228,10 @@ fn run(args: &Args, report: &mut Option<File>) -> Result<i32, String> {
         .map_err(|e| format!("exec {}: {e}", args.runtime[0]))?;
     drop(cmd);
 
-    // Wait for `create`, taking the pty master from the console socket meanwhile.
+    // Wait for `create`, taking the pty master from the console socket meanwhile:
+    // asleep in poll on the runtime's pidfd (and the console socket), so its exit
+    // wakes us at once.
+    let pidfd = berth_sys::pidfd_open(child.id() as i32).ok();
     let status = loop {
         if let Some(l) = &console {
             if let Ok((s, _)) = l.accept() {
@@ -227,10 +242,29 @@ fn run(args: &Args, report: &mut Option<File>) -> Result<i32, String> {
         }
         match child.try_wait() {
             Ok(Some(st)) => break st,
-            Ok(None) => std::thread::sleep(Duration::from_millis(1)),
+            Ok(None) => {
+                let mut fds = Vec::with_capacity(2);
+                if let Some(p) = &pidfd {
+                    fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
+                }
+                if let Some(l) = &console {
+                    fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
+                }
+                // Without a pidfd (old kernel): the old 1 ms polling.
+                let timeout = if pidfd.is_some() {
+                    PollTimeout::NONE
+                } else {
+                    PollTimeout::from(1u16)
+                };
+                match poll(&mut fds, timeout) {
+                    Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                    Err(e) => return Err(format!("poll: {e}")),
+                }
+            }
             Err(e) => return Err(format!("wait for runtime: {e}")),
         }
     };
+    drop(pidfd);
     if let Some(l) = &console {
         // create may have sent the fd just before exiting
         l.set_nonblocking(true).ok();
@@ -368,6 +402,7 @@ fn run(args: &Args, report: &mut Option<File>) -> Result<i32, String> {
                 clients.push(Client {
                     stream: s,
                     inbuf: Vec::new(),
+                    claimed: false,
                 });
             }
         }
@@ -426,6 +461,7 @@ fn run(args: &Args, report: &mut Option<File>) -> Result<i32, String> {
                                 }
                             }
                             FRAME_CLOSE_STDIN => stdin_w = None,
+                            FRAME_CLAIM_CLEANUP => c.claimed = true,
                             _ => {}
                         }
                     }
@@ -447,14 +483,42 @@ fn run(args: &Args, report: &mut Option<File>) -> Result<i32, String> {
     for c in clients.iter_mut() {
         let _ = write_blocking(&mut c.stream, &f);
     }
+    // A client that claimed the cleanup does it now; wait for its word (or its end).
+    let mut cleaned = false;
+    for c in clients.iter_mut().filter(|c| c.claimed) {
+        cleaned |= wait_cleanup_done(c);
+    }
     drop(clients);
     let _ = fs::remove_file(&attach_path);
-    Ok(code)
+    Ok((code, cleaned))
+}
+
+/// Block until the client sends FRAME_CLEANUP_DONE (true) or goes away (false).
+fn wait_cleanup_done(c: &mut Client) -> bool {
+    if c.stream.set_nonblocking(false).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 512];
+    loop {
+        while let Some((kind, _)) = take_frame(&mut c.inbuf) {
+            if kind == FRAME_CLEANUP_DONE {
+                return true;
+            }
+        }
+        match c.stream.read(&mut buf) {
+            Ok(0) => return false,
+            Ok(n) => c.inbuf.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
 }
 
 struct Client {
     stream: UnixStream,
     inbuf: Vec<u8>,
+    /// Sent FRAME_CLAIM_CLEANUP: it runs the exit command's work itself.
+    claimed: bool,
 }
 
 fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {

@@ -62,7 +62,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (state, run) = (dir.path().join("state"), run_dir.path().join("run"));
     let open = || Net::open_with(&state, &run, options.clone());
     let etc_tmp = match std::env::var_os("NET_TIMING_ETC") {
-        Some(base) => Some(tempfile::Builder::new().prefix("net_timing_etc").tempdir_in(base)?),
+        Some(base) => Some(
+            tempfile::Builder::new()
+                .prefix("net_timing_etc")
+                .tempdir_in(base)?,
+        ),
         None => None,
     };
     let etc_base = etc_tmp

@@ -823,8 +823,10 @@ impl Net {
                 network: network_name.into(),
             });
         }
-        let wanted: Vec<(String, Ipv4Addr)> =
-            ip.map(|ip| (network_name.to_string(), ip)).into_iter().collect();
+        let wanted: Vec<(String, Ipv4Addr)> = ip
+            .map(|ip| (network_name.to_string(), ip))
+            .into_iter()
+            .collect();
         self.settle_releasing(&mut st.state, &wanted);
         let ip = plan_lease(&mut st.state, container_id, network_name, ip)?;
         let n = (0..)
@@ -1048,7 +1050,9 @@ impl Net {
             if !self.driver.endpoint_exists(ep) {
                 return false;
             }
-            let claimed = wanted.iter().any(|(n, ip)| *n == ep.network && *ip == ep.ip);
+            let claimed = wanted
+                .iter()
+                .any(|(n, ip)| *n == ep.network && *ip == ep.ip);
             if claimed || now.saturating_sub(r.since_ms) > RELEASE_GRACE_MS {
                 return self.driver.remove_endpoint(ep).is_err();
             }
@@ -1667,9 +1671,30 @@ mod tests {
 
     #[test]
     fn veth_names_fit_ifnamsiz_and_are_stable() {
-        let a = endpoint_record("abc", "n", "eth0".into(), Ipv4Addr::new(10, 0, 0, 2), &[], 1);
-        let b = endpoint_record("abc", "n", "eth0".into(), Ipv4Addr::new(10, 0, 0, 2), &[], 1);
-        let c = endpoint_record("abc", "n", "eth0".into(), Ipv4Addr::new(10, 0, 0, 2), &[], 2);
+        let a = endpoint_record(
+            "abc",
+            "n",
+            "eth0".into(),
+            Ipv4Addr::new(10, 0, 0, 2),
+            &[],
+            1,
+        );
+        let b = endpoint_record(
+            "abc",
+            "n",
+            "eth0".into(),
+            Ipv4Addr::new(10, 0, 0, 2),
+            &[],
+            1,
+        );
+        let c = endpoint_record(
+            "abc",
+            "n",
+            "eth0".into(),
+            Ipv4Addr::new(10, 0, 0, 2),
+            &[],
+            2,
+        );
         assert_eq!(a.host_veth, b.host_veth);
         assert_ne!(a.host_veth, c.host_veth, "a new attach gets a new name");
         assert_ne!(nonce(), nonce());

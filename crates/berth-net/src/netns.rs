@@ -13,10 +13,10 @@
 //! the netns mounts propagate into mount namespaces copied later and an unmount
 //! here propagates too.
 
+use std::cell::RefCell;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::cell::RefCell;
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};

@@ -114,7 +114,14 @@ impl Batch {
 
     fn control(&mut self, ty: u16) {
         let seq = self.take_seq();
-        let at = msg_begin(&mut self.buf, ty, NLM_F_REQUEST, seq, 0, NFNL_SUBSYS_NFTABLES);
+        let at = msg_begin(
+            &mut self.buf,
+            ty,
+            NLM_F_REQUEST,
+            seq,
+            0,
+            NFNL_SUBSYS_NFTABLES,
+        );
         msg_end(&mut self.buf, at);
     }
 
@@ -166,8 +173,10 @@ impl Batch {
         nest_end(b, item);
         nest_end(b, list);
         msg_end(b, at);
-        self.pending
-            .push((seq, format!("{verb} element {} of set {}", hex(&elem.key), elem.set)));
+        self.pending.push((
+            seq,
+            format!("{verb} element {} of set {}", hex(&elem.key), elem.set),
+        ));
     }
 
     /// The bytes to send: the messages followed by BATCH_END.
@@ -285,18 +294,14 @@ fn messages(data: &[u8]) -> Vec<(u16, u32, &[u8])> {
     let mut out = Vec::new();
     let mut off = 0;
     while off + 16 <= data.len() {
-        let len = u32::from_ne_bytes([data[off], data[off + 1], data[off + 2], data[off + 3]])
-            as usize;
+        let len =
+            u32::from_ne_bytes([data[off], data[off + 1], data[off + 2], data[off + 3]]) as usize;
         if len < 16 || off + len > data.len() {
             break;
         }
         let ty = u16::from_ne_bytes([data[off + 4], data[off + 5]]);
-        let seq = u32::from_ne_bytes([
-            data[off + 8],
-            data[off + 9],
-            data[off + 10],
-            data[off + 11],
-        ]);
+        let seq =
+            u32::from_ne_bytes([data[off + 8], data[off + 9], data[off + 10], data[off + 11]]);
         out.push((ty, seq, &data[off + 16..off + len]));
         off += align4(len);
     }
@@ -352,7 +357,10 @@ mod tests {
         let add = msgs[1].2;
         assert_eq!(&add[..4], &[NFPROTO_IPV4, 0, 0, 0]);
         // table attribute: len 10 ("berth\0"), type 1, padded to 12
-        assert_eq!(&add[4..16], &[10, 0, 1, 0, b'b', b'e', b'r', b't', b'h', 0, 0, 0]);
+        assert_eq!(
+            &add[4..16],
+            &[10, 0, 1, 0, b'b', b'e', b'r', b't', b'h', 0, 0, 0]
+        );
         let comment = [0u8, 8, b'c', b't', b'r', b':', b'a', b'b', b'c', 0];
         assert!(add.windows(comment.len()).any(|w| w == comment));
         // timeout: len 12, type 4, u64 big-endian

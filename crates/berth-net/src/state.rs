@@ -141,7 +141,11 @@ impl LockedState {
             Some(r) => read_optional(r)?,
             None => Vec::new(),
         };
-        let bytes = if current.is_empty() { &on_disk } else { &current };
+        let bytes = if current.is_empty() {
+            &on_disk
+        } else {
+            &current
+        };
         let state = if bytes.is_empty() {
             State::default()
         } else {
@@ -255,7 +259,10 @@ mod tests {
             st.save_unsynced().expect("save");
         }
         let on_disk = fs::read_to_string(disk.join("state.json")).expect("disk");
-        assert!(on_disk.contains("\"app\"") && !on_disk.contains("ctr1"), "{on_disk}");
+        assert!(
+            on_disk.contains("\"app\"") && !on_disk.contains("ctr1"),
+            "{on_disk}"
+        );
         let inode = fs::metadata(disk.join("state.json")).expect("stat").ino();
         {
             // a container-only change leaves the disk file alone

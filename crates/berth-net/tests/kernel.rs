@@ -547,10 +547,9 @@ fn detach_leaves_nothing_behind_and_is_idempotent() {
     req.ports = PortMapping::parse(&format!("{port}:80")).expect("spec");
     let att = f.net.attach(&req).expect("attach");
     let path = att.netns_path.clone().expect("netns");
-    let state: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(f.dir.path().join("run/state.json")).expect("state"),
-    )
-    .expect("json");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.dir.path().join("run/state.json")).expect("state"))
+            .expect("json");
     let veth = state["containers"]["gone"]["endpoints"][0]["host_veth"]
         .as_str()
         .expect("veth")
@@ -569,7 +568,10 @@ fn detach_leaves_nothing_behind_and_is_idempotent() {
     assert!(!f.nft_table().contains("ctr:gone"), "rule left behind");
     for file in ["state/state.json", "run/state.json"] {
         let state = std::fs::read_to_string(f.dir.path().join(file)).expect("state");
-        assert!(!state.contains("gone"), "lease or record left in {file}: {state}");
+        assert!(
+            !state.contains("gone"),
+            "lease or record left in {file}: {state}"
+        );
     }
     assert!(f.net.inspect("app").expect("inspect").containers.is_empty());
     f.net.detach("gone").expect("second detach is fine");
@@ -795,10 +797,9 @@ fn veth_of_a_namespace_still_held_after_detach_does_not_keep_its_address() {
     let f = Fixture::new();
     let x = f.net.attach(&f.on("held", &[("bridge", &[])])).expect("x");
     let ip_x = x.endpoints[0].ip;
-    let state: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(f.dir.path().join("run/state.json")).expect("state"),
-    )
-    .expect("json");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.dir.path().join("run/state.json")).expect("state"))
+            .expect("json");
     let veth = state["containers"]["held"]["endpoints"][0]["host_veth"]
         .as_str()
         .expect("veth")

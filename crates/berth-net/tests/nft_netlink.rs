@@ -159,8 +159,8 @@ fn published_ports_change_over_netlink_atomically_without_nft() {
         default_bridge: bridge.clone(),
         subnet_pool: vec![free_subnet()],
     };
-    let net = Net::open_with(dir.path().join("state"), dir.path().join("run"), options)
-        .expect("open");
+    let net =
+        Net::open_with(dir.path().join("state"), dir.path().join("run"), options).expect("open");
     let g = Guard {
         net,
         dir,
@@ -172,7 +172,13 @@ fn published_ports_change_over_netlink_atomically_without_nft() {
     };
 
     // The first attach creates the network and installs the table with `nft`.
-    let (p1, p2, p3, p4, p5) = (free_port(), free_port(), free_port(), free_port(), free_port());
+    let (p1, p2, p3, p4, p5) = (
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+    );
     let a = g
         .net
         .attach(&g.request("a", &format!("127.0.0.1:{p1}:80,{p2}:53/udp")))
@@ -180,9 +186,15 @@ fn published_ports_change_over_netlink_atomically_without_nft() {
     let ip_a = a.endpoints[0].ip;
     let t = g.nft_table();
     assert!(t.contains(&format!("127.0.0.1 . {p1} timeout")), "{t}");
-    assert!(t.contains(&format!("comment \"ctr:a\" : {ip_a} . 80")), "{t}");
+    assert!(
+        t.contains(&format!("comment \"ctr:a\" : {ip_a} . 80")),
+        "{t}"
+    );
     assert!(t.contains(&format!("{p2} timeout")), "{t}");
-    assert!(t.contains(&format!("comment \"ctr:a\" : {ip_a} . 53")), "{t}");
+    assert!(
+        t.contains(&format!("comment \"ctr:a\" : {ip_a} . 53")),
+        "{t}"
+    );
 
     // From here on any exec of `nft` fails.
     let empty = g.dir.path().join("empty-path");
@@ -196,7 +208,10 @@ fn published_ports_change_over_netlink_atomically_without_nft() {
         .expect("attach b without nft");
     let ip_b = b.endpoints[0].ip;
     let t = g.nft_table();
-    assert!(t.contains(&format!("comment \"ctr:b\" : {ip_b} . 8080")), "{t}");
+    assert!(
+        t.contains(&format!("comment \"ctr:b\" : {ip_b} . 8080")),
+        "{t}"
+    );
     serve(b.netns_path.as_ref().expect("netns"), 8080, "from b");
     assert_eq!(fetch(p3).expect("published port of b"), "from b");
 
@@ -214,8 +229,14 @@ fn published_ports_change_over_netlink_atomically_without_nft() {
         t = g.nft_table();
     }
     assert!(!t.contains("ctr:b"), "{t}");
-    assert!(t.contains(&format!("comment \"ctr:a\" : {ip_a} . 80")), "{t}");
-    assert!(fetch(p3).is_err(), "port of a detached container still answers");
+    assert!(
+        t.contains(&format!("comment \"ctr:a\" : {ip_a} . 80")),
+        "{t}"
+    );
+    assert!(
+        fetch(p3).is_err(),
+        "port of a detached container still answers"
+    );
 
     // The same host port, right away, for another container (the expired
     // element is replaced in place).
@@ -230,7 +251,10 @@ fn published_ports_change_over_netlink_atomically_without_nft() {
     serve(c.netns_path.as_ref().expect("netns"), 8080, "from c");
     assert_eq!(fetch(p3).expect("published port of c"), "from c");
     let t = g.nft_table();
-    assert!(t.contains(&format!("comment \"ctr:c\" : {ip_c} . 8080")), "{t}");
+    assert!(
+        t.contains(&format!("comment \"ctr:c\" : {ip_c} . 8080")),
+        "{t}"
+    );
 
     // Bad input: an element the kernel refuses (the key exists with other data,
     // placed there behind berth's back) fails the whole batch: p5 is not added
@@ -246,7 +270,11 @@ fn published_ports_change_over_netlink_atomically_without_nft() {
         ])
         .output()
         .expect("nft add element");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let e = g
         .net
         .attach(&g.request("d", &format!("{p5}:80,{p4}:80")))
@@ -255,7 +283,10 @@ fn published_ports_change_over_netlink_atomically_without_nft() {
     assert!(msg.contains("nft"), "fallback error expected: {msg}");
     let t = g.nft_table();
     assert!(!t.contains("ctr:d"), "half-applied batch: {t}");
-    assert!(!t.contains(&format!("{p5} timeout")), "half-applied batch: {t}");
+    assert!(
+        !t.contains(&format!("{p5} timeout")),
+        "half-applied batch: {t}"
+    );
     assert!(!g.dir.path().join("run/netns/d").exists());
     assert_eq!(g.net.attachment("d").expect("state"), None);
     assert_eq!(

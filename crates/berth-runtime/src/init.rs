@@ -35,6 +35,8 @@ pub struct InitContext<'a> {
     pub preserve_fds: u32,
     /// For exec: namespace files of the container to join (already opened).
     pub join: Vec<(NsKind, OwnedFd)>,
+    /// The compiled seccomp program (the parent prepared it before forking).
+    pub seccomp: Option<crate::security::Filter>,
 }
 
 /// Entry point of the stage process. Never returns.
@@ -81,7 +83,7 @@ fn stage_inner(ctx: &mut InitContext<'_>) -> Result<Never, String> {
     let plan = ctx.plan;
     let is_exec = ctx.fifo.is_none();
 
-    // Namespaces to join: opened up front, joined user-first (NsKind order).
+    // Namespaces to join: opened up front, joined in the order below.
     let mut join: Vec<(NsKind, OwnedFd)> = std::mem::take(&mut ctx.join);
     if !is_exec {
         for ns in &plan.namespaces {
@@ -98,7 +100,22 @@ fn stage_inner(ctx: &mut InitContext<'_>) -> Result<Never, String> {
         }
     }
     join.sort_by_key(|(k, _)| *k);
-    for (kind, fd) in &join {
+    // runc's order: first every namespace we may enter as we are (a netns the
+    // engine made outside the container's userns can only be joined from outside
+    // it), then the userns, then those that needed it (a rootless runtime enters
+    // the container's own namespaces only from inside its userns).
+    let has_user = join.iter().any(|(k, _)| *k == NsKind::User);
+    let mut deferred = Vec::new();
+    for entry in join.iter().filter(|(k, _)| *k != NsKind::User) {
+        let (kind, fd) = entry;
+        match setns(fd.as_fd(), kind.clone_flag()) {
+            Ok(()) => {}
+            Err(nix::Error::EPERM) if has_user => deferred.push(entry),
+            Err(e) => return Err(format!("join {} namespace: {e}", kind.spec_name())),
+        }
+    }
+    let user = join.iter().filter(|(k, _)| *k == NsKind::User);
+    for (kind, fd) in user.chain(deferred) {
         setns(fd.as_fd(), kind.clone_flag())
             .map_err(|e| format!("join {} namespace: {e}", kind.spec_name()))?;
     }
@@ -259,7 +276,7 @@ fn init(ctx: &mut InitContext<'_>) -> Result<Never, String> {
     if p.terminal {
         setup_terminal(ctx, true)?;
     }
-    let (exe, filter) = become_process(p, plan, ctx.preserve_fds)?;
+    let (exe, filter) = become_process(p, plan, ctx.preserve_fds, ctx.seccomp.as_ref())?;
 
     crate::logging::phase("privileges dropped");
     ctx.chan.send(&Msg::Ready).map_err(|e| e.to_string())?;
@@ -288,7 +305,7 @@ fn init(ctx: &mut InitContext<'_>) -> Result<Never, String> {
     if p.no_new_privileges {
         if let Some(f) = &filter {
             // Last: nothing of ours runs under the filter but execve itself.
-            crate::security::load_seccomp(f).map_err(|e| e.to_string())?;
+            crate::security::load_filter(f).map_err(|e| e.to_string())?;
         }
     }
     do_exec(&exe, p, ctx.preserve_fds)
@@ -315,10 +332,10 @@ fn exec_process(ctx: &mut InitContext<'_>) -> Result<Never, String> {
         nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
         setup_terminal(ctx, false)?;
     }
-    let (exe, filter) = become_process(p, plan, ctx.preserve_fds)?;
+    let (exe, filter) = become_process(p, plan, ctx.preserve_fds, ctx.seccomp.as_ref())?;
     if p.no_new_privileges {
         if let Some(f) = &filter {
-            crate::security::load_seccomp(f).map_err(|e| e.to_string())?;
+            crate::security::load_filter(f).map_err(|e| e.to_string())?;
         }
     }
     // The channel is CLOEXEC: the parent sees EOF once execve succeeded.
@@ -327,22 +344,17 @@ fn exec_process(ctx: &mut InitContext<'_>) -> Result<Never, String> {
 
 /// Everything between a prepared environment and execve, shared by init and exec:
 /// process attributes while privileged, the executable looked up in the container,
-/// the seccomp filter compiled, then user, capabilities and no_new_privs.
+/// then user, capabilities, no_new_privs and (unless no_new_privs defers it) seccomp.
 /// Returns the filter if it must still be loaded (no_new_privs: just before execve).
-fn become_process(
+fn become_process<'f>(
     p: &ProcessPlan,
     plan: &Plan,
     preserve_fds: u32,
-) -> Result<(PathBuf, Option<libseccomp::ScmpFilterContext>), String> {
+    filter: Option<&'f crate::security::Filter>,
+) -> Result<(PathBuf, Option<&'f crate::security::Filter>), String> {
     prepare_process(p, plan)?;
     let exe = find_executable(p)?;
-    let filter = plan
-        .seccomp
-        .as_ref()
-        .map(crate::security::compile_seccomp)
-        .transpose()
-        .map_err(|e| e.to_string())?;
-    drop_privileges(p, plan, filter.as_ref(), preserve_fds)?;
+    drop_privileges(p, plan, filter, preserve_fds)?;
     Ok((exe, filter))
 }
 
@@ -396,7 +408,7 @@ fn prepare_process(p: &ProcessPlan, plan: &Plan) -> Result<(), String> {
 fn drop_privileges(
     p: &ProcessPlan,
     plan: &Plan,
-    filter: Option<&libseccomp::ScmpFilterContext>,
+    filter: Option<&crate::security::Filter>,
     preserve_fds: u32,
 ) -> Result<(), String> {
     // Before any seccomp filter can forbid close_range: no host fd may survive
@@ -405,7 +417,7 @@ fn drop_privileges(
     if !p.no_new_privileges {
         if let Some(f) = filter {
             // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it while we have it.
-            crate::security::load_seccomp(f).map_err(|e| e.to_string())?;
+            crate::security::load_filter(f).map_err(|e| e.to_string())?;
         }
     }
     if let Some(c) = &p.capabilities {

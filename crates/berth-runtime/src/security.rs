@@ -264,6 +264,142 @@ fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction, Secur
     })
 }
 
+/// A seccomp filter ready to load: the BPF program libseccomp generated and the
+/// seccomp(2) flags the spec asked for. Built once in the runtime's parent
+/// (before fork, so a bad profile fails before anything exists); the init only
+/// hands the bytes to the kernel.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    bpf: Vec<u8>,
+    flags: u32,
+}
+
+/// Bumped whenever what `compile_seccomp` generates for the same profile changes.
+const SECCOMP_CACHE_FORMAT: &str = "berth-seccomp-bpf v1";
+
+/// Compile `s` to BPF, or take the program from `<cache_dir>/<hash>.bpf`.
+///
+/// Compiling Docker's default profile (three architectures, ~350 syscalls) costs
+/// milliseconds twice per container (libseccomp builds its database, then the
+/// program); the same profile always yields the same program for the same
+/// libseccomp and runtime binary. The cache key covers the profile (as JSON),
+/// the libseccomp version and this binary's size and mtime; a cache file stores
+/// the whole key next to the program and is used only if that key matches
+/// byte for byte, so a hash collision or a stale file can only cost a compile.
+pub fn prepare_seccomp(
+    s: &LinuxSeccomp,
+    cache_dir: Option<&std::path::Path>,
+) -> Result<Filter, SecurityError> {
+    let mut flags = 0u32;
+    for f in s.flags().clone().unwrap_or_default() {
+        flags |= match f {
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
+                libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
+            }
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => libc::SECCOMP_FILTER_FLAG_TSYNC,
+            // Only meaningful with a notify listener, which is refused anyway.
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => 0,
+        } as u32;
+    }
+    let key = cache_key(s);
+    let path = match (cache_dir, &key) {
+        (Some(d), Some(k)) => Some(d.join(format!("{:016x}.bpf", fnv1a(k)))),
+        _ => None,
+    };
+    if let (Some(p), Some(k)) = (&path, &key) {
+        if let Some(bpf) = read_cached(p, k) {
+            return Ok(Filter { bpf, flags });
+        }
+    }
+    let ctx = compile_seccomp(s)?;
+    let bpf = export_bpf(&ctx, cache_dir)
+        .map_err(|e| SecurityError::Seccomp(format!("export bpf: {e}")))?;
+    if let (Some(p), Some(k)) = (&path, &key) {
+        // Best effort: a read-only or full root only costs the next compile.
+        let _ = write_cached(p, k, &bpf);
+    }
+    Ok(Filter { bpf, flags })
+}
+
+pub fn load_filter(f: &Filter) -> Result<(), SecurityError> {
+    berth_sys::seccomp_set_filter(&f.bpf, f.flags)
+        .map_err(|e| SecurityError::Seccomp(format!("load: {e}")))
+}
+
+/// libseccomp 2.5 exports only to an fd: an unnamed O_TMPFILE file, read back.
+fn export_bpf(ctx: &ScmpFilterContext, dir: Option<&std::path::Path>) -> Result<Vec<u8>, String> {
+    use std::io::{Read, Seek};
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = std::env::temp_dir();
+    let dir = match dir {
+        Some(d) if std::fs::create_dir_all(d).is_ok() => d,
+        _ => tmp.as_path(),
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_TMPFILE)
+        .mode(0o600)
+        .open(dir)
+        .map_err(|e| format!("temporary file in {}: {e}", dir.display()))?;
+    ctx.export_bpf(&f).map_err(|e| e.to_string())?;
+    let mut bpf = Vec::new();
+    f.rewind().map_err(|e| e.to_string())?;
+    f.read_to_end(&mut bpf).map_err(|e| e.to_string())?;
+    Ok(bpf)
+}
+
+fn cache_key(s: &LinuxSeccomp) -> Option<Vec<u8>> {
+    use std::os::unix::fs::MetadataExt;
+    let exe = std::fs::metadata("/proc/self/exe").ok()?;
+    let v = libseccomp::ScmpVersion::current().ok()?;
+    let mut key = format!(
+        "{SECCOMP_CACHE_FORMAT}
+libseccomp {}.{}.{}
+exe {} {}.{}
+",
+        v.major,
+        v.minor,
+        v.micro,
+        exe.size(),
+        exe.mtime(),
+        exe.mtime_nsec()
+    )
+    .into_bytes();
+    key.extend(serde_json::to_vec(s).ok()?);
+    Some(key)
+}
+
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// File layout: key length (u64 LE), key, program.
+fn read_cached(path: &std::path::Path, key: &[u8]) -> Option<Vec<u8>> {
+    let data = std::fs::read(path).ok()?;
+    let len = u64::from_le_bytes(data.get(..8)?.try_into().ok()?) as usize;
+    let stored = data.get(8..8usize.checked_add(len)?)?;
+    let bpf = &data[8 + len..];
+    (stored == key && !bpf.is_empty() && bpf.len() % 8 == 0).then(|| bpf.to_vec())
+}
+
+fn write_cached(path: &std::path::Path, key: &[u8], bpf: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".tmp-{}", std::process::id()));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(&(key.len() as u64).to_le_bytes())?;
+    f.write_all(key)?;
+    f.write_all(bpf)?;
+    drop(f);
+    // rename: a concurrent reader sees the old file or the whole new one.
+    std::fs::rename(&tmp, path)
+}
+
 pub fn load_seccomp(ctx: &ScmpFilterContext) -> Result<(), SecurityError> {
     ctx.load()
         .map_err(|e| SecurityError::Seccomp(format!("load: {e}")))
@@ -300,5 +436,45 @@ mod tests {
         }))
         .expect("json");
         assert!(compile_seccomp(&s).is_err());
+    }
+
+    #[test]
+    fn cached_program_is_the_compiled_one_and_a_bad_cache_file_is_ignored() {
+        let s: LinuxSeccomp = serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "flags": ["SECCOMP_FILTER_FLAG_LOG"],
+            "syscalls": [{"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"}]
+        }))
+        .expect("json");
+        let expected = export_bpf(&compile_seccomp(&s).expect("compile"), None).expect("bpf");
+        let dir = tempfile::tempdir().expect("tmp");
+        let first = prepare_seccomp(&s, Some(dir.path())).expect("first");
+        assert_eq!(first.bpf, expected);
+        assert_eq!(first.flags, libc::SECCOMP_FILTER_FLAG_LOG as u32);
+        let files: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("ls")
+            .flatten()
+            .collect();
+        assert_eq!(files.len(), 1, "one cache file, no temporary left");
+        let path = files[0].path();
+        assert_eq!(
+            prepare_seccomp(&s, Some(dir.path())).expect("hit").bpf,
+            expected
+        );
+        // A cache file whose stored key differs (collision, stale, corrupt) is not used.
+        let mut data = std::fs::read(&path).expect("read");
+        data[10] ^= 0xff;
+        let n = data.len();
+        data[n - 1] ^= 0xff;
+        std::fs::write(&path, &data).expect("write");
+        assert_eq!(
+            prepare_seccomp(&s, Some(dir.path())).expect("miss").bpf,
+            expected
+        );
+        // A different profile is a different key.
+        let mut other = s.clone();
+        other.set_default_errno_ret(Some(38));
+        assert_ne!(cache_key(&s), cache_key(&other));
     }
 }

@@ -82,10 +82,13 @@ pub fn create(root: &Root, opts: &CreateOpts<'_>) -> Result<Created> {
     if !plan.process.terminal && opts.console_socket.is_some() {
         bail!("cannot use console socket if runc will not detach or allocate tty");
     }
-    // Validate the seccomp profile now: a bad one must fail before anything exists.
-    if let Some(s) = &plan.seccomp {
-        crate::security::compile_seccomp(s)?;
-    }
+    // Compile the seccomp profile now (or take it from the cache): a bad one must
+    // fail before anything exists, and the init only loads the program.
+    let seccomp = plan
+        .seccomp
+        .as_ref()
+        .map(|s| crate::security::prepare_seccomp(s, Some(&root.path.join("seccomp-cache"))))
+        .transpose()?;
     let console = match opts.console_socket {
         Some(p) => Some(OwnedFd::from(
             UnixStream::connect(p)
@@ -177,6 +180,7 @@ pub fn create(root: &Root, opts: &CreateOpts<'_>) -> Result<Created> {
                 no_new_keyring: opts.no_new_keyring,
                 preserve_fds: opts.preserve_fds,
                 join: Vec::new(),
+                seccomp,
             })
         }
         berth_sys::ForkResult::Parent { child } => {
@@ -324,14 +328,15 @@ pub struct ExecOpts<'a> {
 /// Start a new process in a running container; returns its exit code when
 /// in the foreground, 0 when detached.
 pub fn exec(root: &Root, st: &State, plan: &Plan, opts: &ExecOpts<'_>) -> Result<i32> {
-    let _ = root;
     let p = &plan.process;
     if p.terminal && opts.console_socket.is_none() && opts.detach {
         bail!("cannot allocate tty if runc will detach without setting console socket");
     }
-    if let Some(s) = &plan.seccomp {
-        crate::security::compile_seccomp(s)?;
-    }
+    let seccomp = plan
+        .seccomp
+        .as_ref()
+        .map(|s| crate::security::prepare_seccomp(s, Some(&root.path.join("seccomp-cache"))))
+        .transpose()?;
     let console = match opts.console_socket {
         Some(path) => Some(OwnedFd::from(
             UnixStream::connect(path)
@@ -368,6 +373,7 @@ pub fn exec(root: &Root, st: &State, plan: &Plan, opts: &ExecOpts<'_>) -> Result
                 no_new_keyring: true,
                 preserve_fds: opts.preserve_fds,
                 join,
+                seccomp,
             })
         }
         berth_sys::ForkResult::Parent { child } => {

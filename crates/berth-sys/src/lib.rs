@@ -574,3 +574,198 @@ pub fn move_mount_to(from: BorrowedFd<'_>, to_path: &Path) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// open_tree(2) with OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC: a detached copy of the
+/// mount at `path` (the subtree too when `recursive`), not attached anywhere, so it
+/// can be changed (e.g. idmapped) without touching the original and disappears
+/// when the last fd and user of it go.
+pub fn open_tree_clone(path: &Path, recursive: bool) -> io::Result<OwnedFd> {
+    let cpath = cstring(path)?;
+    // OPEN_TREE_CLONE = 1; OPEN_TREE_CLOEXEC = O_CLOEXEC.
+    let mut flags = 1 | libc::O_CLOEXEC as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: `cpath` is a valid C string for the call; the kernel returns a new fd or -1.
+    let ret = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, cpath.as_ptr(), flags) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh fd from the kernel, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// mount_setattr(2) MOUNT_ATTR_IDMAP on the detached mount `mnt` (from
+/// [`open_tree_clone`]): files appear with their on-disk ids mapped through
+/// `userns`'s uid_map/gid_map (on-disk 0 is seen as the host id container 0 maps
+/// to), and ids written through the mount are mapped back.
+pub fn mount_setattr_idmap(mnt: BorrowedFd<'_>, userns: BorrowedFd<'_>) -> io::Result<()> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    let empty = CString::new("").map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `attr` is a struct mount_attr (MOUNT_ATTR_SIZE_VER0 = 32 bytes) that
+    // outlives the call; `empty` is a valid C string; AT_EMPTY_PATH makes `mnt` itself
+    // the target.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            mnt.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_EMPTY_PATH as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// fsconfig(2) FSCONFIG_SET_FD `key` = `fd` (e.g. overlay's "lowerdir+" given a
+/// detached mount, Linux >= 6.13). EINVAL on kernels or keys that take no fd.
+pub fn fsconfig_set_fd(fsfd: BorrowedFd<'_>, key: &str, fd: BorrowedFd<'_>) -> io::Result<()> {
+    let ckey = CString::new(key).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `ckey` is a valid C string; FSCONFIG_SET_FD = 5 takes value NULL and the
+    // fd in aux; the kernel takes its own reference to the fd's file.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fsfd.as_raw_fd(),
+            5 as libc::c_uint,
+            ckey.as_ptr(),
+            std::ptr::null::<libc::c_void>(),
+            fd.as_raw_fd() as libc::c_int,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// An fd of a new user namespace whose uid_map and gid_map are `uid_map` and
+/// `gid_map` (the text of /proc/PID/uid_map: "inside outside count" lines), for
+/// [`mount_setattr_idmap`]. Needs CAP_SETUID/CAP_SETGID over the host ids named.
+///
+/// A namespace needs a process to be created in: a child made with
+/// clone(CLONE_NEWUSER) that only waits for EOF on a pipe and exits. It is a raw
+/// clone without CLONE_VM (a fork), sound in a multi-threaded caller because the
+/// child calls nothing but close(2), read(2) and _exit(2), all async-signal-safe
+/// and allocation-free. The namespace lives on through the returned fd.
+pub fn user_namespace_fd(uid_map: &str, gid_map: &str) -> io::Result<OwnedFd> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+    let (r_raw, w_raw) = (r.as_raw_fd(), w.as_raw_fd());
+    // SAFETY: a fork-like clone (no CLONE_VM, no new stack: the child runs on a
+    // copy-on-write copy of this stack). The child branch below only makes raw
+    // syscalls and never returns, so no Rust state, lock or allocator is used there.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (libc::CLONE_NEWUSER | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if ret == 0 {
+        // SAFETY: in the child: close our copy of the write end, then block until
+        // the parent closes its copy (EOF), then leave without running any destructor.
+        unsafe {
+            libc::close(w_raw);
+            let mut b = 0u8;
+            loop {
+                let n = libc::read(r_raw, &mut b as *mut u8 as *mut libc::c_void, 1);
+                if n >= 0 || *libc::__errno_location() != libc::EINTR {
+                    break;
+                }
+            }
+            libc::_exit(0)
+        }
+    }
+    let pid = ret as libc::pid_t;
+    let result = (|| {
+        std::fs::write(format!("/proc/{pid}/uid_map"), uid_map)?;
+        std::fs::write(format!("/proc/{pid}/gid_map"), gid_map)?;
+        std::fs::File::open(format!("/proc/{pid}/ns/user")).map(OwnedFd::from)
+    })();
+    // The child exits on EOF; reap it whatever happened above.
+    drop(w);
+    drop(r);
+    let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+    result
+}
+
+/// Install a classic-BPF seccomp program (the raw `struct sock_filter` array,
+/// 8 bytes per instruction, as libseccomp's `seccomp_export_bpf` writes it) on
+/// the calling thread with seccomp(SECCOMP_SET_MODE_FILTER, flags).
+pub fn seccomp_set_filter(program: &[u8], flags: u32) -> io::Result<()> {
+    if program.is_empty() || program.len() % 8 != 0 || program.len() / 8 > u16::MAX as usize {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // Decoded into properly aligned structs (the byte slice may be unaligned).
+    let mut insns: Vec<libc::sock_filter> = program
+        .chunks_exact(8)
+        .map(|c| libc::sock_filter {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect();
+    let prog = libc::sock_fprog {
+        len: insns.len() as u16,
+        filter: insns.as_mut_ptr(),
+    };
+    // SAFETY: `prog` points at `insns`, which lives until after the call; the
+    // kernel copies the program and keeps no pointer into our memory.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
+            flags as libc::c_ulong,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// fsconfig(2) FSCONFIG_SET_FLAG: a boolean option such as overlayfs's `volatile`.
+pub fn fsconfig_set_flag(fsfd: BorrowedFd<'_>, key: &str) -> io::Result<()> {
+    let ckey = CString::new(key).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `ckey` is a valid C string for the call; FSCONFIG_SET_FLAG = 0 takes
+    // no value (NULL) and aux = 0.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fsfd.as_raw_fd(),
+            0 as libc::c_uint,
+            ckey.as_ptr(),
+            std::ptr::null::<libc::c_char>(),
+            0 as libc::c_int,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

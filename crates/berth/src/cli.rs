@@ -249,8 +249,15 @@ pub struct RunArgs {
     pub pid: Option<String>,
     #[arg(long)]
     pub uts: Option<String>,
+    /// host (default), auto, auto:size=N
     #[arg(long)]
     pub userns: Option<String>,
+    /// CONTAINER_ID:HOST_ID:SIZE, a user namespace uid map line (repeatable)
+    #[arg(long)]
+    pub uidmap: Vec<String>,
+    /// CONTAINER_ID:HOST_ID:SIZE, a user namespace gid map line (repeatable)
+    #[arg(long)]
+    pub gidmap: Vec<String>,
     #[arg(long)]
     pub device: Vec<String>,
     #[arg(long)]

@@ -86,13 +86,12 @@ pub fn request(a: &RunArgs) -> Result<CreateRequest, EngineError> {
             return Err(EngineError::Invalid(format!("invalid --{m} value {v:?}")));
         }
     }
-    if let Some(u) = &a.userns {
-        if !u.is_empty() && u != "host" {
-            return Err(EngineError::Invalid(format!(
-                "--userns {u:?}: only \"host\" is supported by berth run today (berth-runtime runs user-namespaced bundles; see README)"
-            )));
-        }
-    }
+    let userns =
+        berth_engine::security::userns::from_flags(a.userns.as_deref(), &a.uidmap, &a.gidmap)
+            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+    hc.userns_mode = userns.mode;
+    hc.uid_maps = userns.uid_maps;
+    hc.gid_maps = userns.gid_maps;
     match a.network.as_slice() {
         [] => hc.network_mode = "bridge".into(),
         [one] => {
@@ -375,12 +374,34 @@ pub fn run(g: &Global, a: RunArgs) -> Result<i32> {
     }
 }
 
+/// Attach-socket frames (berth-monitor's protocol): "this client will do the
+/// exit command's work" and "it is done".
+const FRAME_CLAIM_CLEANUP: u8 = 3;
+const FRAME_CLEANUP_DONE: u8 = 4;
+
 /// Start with the attach client connected before the process execs.
+///
+/// When no restart policy can bring the container back, this process (which
+/// waits for the exit anyway) claims the monitor's exit command and runs
+/// `cleanup` (and `--rm`) itself: that saves an exec of this 10 MB CLI by the
+/// monitor and polling for its result. The claim lives on the socket: if we die
+/// before saying "done", the monitor runs the exit command as before.
 fn start_attached(e: &Engine, id: &str, stdin: bool, tty: bool, sig_proxy: bool) -> Result<i32> {
     let mut conn = None;
+    let mut claim: Option<std::os::unix::net::UnixStream> = None;
     let sock = e.attach_socket(id);
-    let mut hook = |_c: &Container| -> Result<(), EngineError> {
-        conn = Some(attach::connect(&sock).map_err(|err| EngineError::io("attach", err))?);
+    let mut hook = |c: &Container| -> Result<(), EngineError> {
+        let s = attach::connect(&sock).map_err(|err| EngineError::io("attach", err))?;
+        if matches!(c.host_config.restart_policy.name.as_str(), "" | "no") {
+            if let Ok(mut k) = s.try_clone() {
+                if k.write_all(&[FRAME_CLAIM_CLEANUP, 0, 0, 0, 0, 0, 0, 0])
+                    .is_ok()
+                {
+                    claim = Some(k);
+                }
+            }
+        }
+        conn = Some(s);
         Ok(())
     };
     let c = e.start(id, Some(&mut hook))?;
@@ -389,6 +410,15 @@ fn start_attached(e: &Engine, id: &str, stdin: bool, tty: bool, sig_proxy: bool)
         proxy_signals(e, &c);
     }
     match attach::relay(stream, stdin, tty)? {
+        Outcome::Exited(code) if claim.is_some() => {
+            if e.cleanup(&c.id).is_ok() {
+                if let Some(mut k) = claim {
+                    let _ = k.write_all(&[FRAME_CLEANUP_DONE, 0, 0, 0, 0, 0, 0, 0]);
+                }
+            }
+            // else: dropping the claim without "done" hands the cleanup back
+            Ok(code)
+        }
         Outcome::Exited(code) => {
             // the monitor reports the exit before its cleanup records it (OOM
             // kill, finish time): return once the record tells the whole story
@@ -1578,6 +1608,7 @@ pub fn system_cmd(g: &Global, c: SystemCmd) -> Result<i32> {
                     eprintln!("berth: remove {}: {err}", c.name);
                 }
             }
+            berth_engine::security::runtime_exe::release(&e.root.run.join("exe"));
             berth_engine::network::open(&e)?
                 .teardown_all()
                 .map_err(|err| EngineError::Network(err.to_string()))?;

@@ -104,6 +104,11 @@ pub fn container_json(e: &berth_engine::Engine, c: &Container) -> Value {
             "IpcMode": if hc.ipc_mode.is_empty() { "private" } else { &hc.ipc_mode },
             "PidMode": hc.pid_mode,
             "UTSMode": hc.uts_mode,
+            "UsernsMode": hc.userns_mode,
+            "IDMappings": {
+                "UidMap": hc.uid_maps.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+                "GidMap": hc.gid_maps.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+            },
             "Dns": hc.dns,
             "DnsSearch": hc.dns_search,
             "ExtraHosts": hc.add_hosts,

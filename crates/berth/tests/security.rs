@@ -1134,3 +1134,351 @@ fn dotdot_in_a_volume_destination_stays_inside() {
         c.assert_untouched(&before, &format!("-v {v}"));
     }
 }
+
+// ---------------------------------------------------------------- CVE-2019-5736
+
+/// A copy of berth-runtime that a test hands to the engine with `--runtime`, so
+/// a successful attack damages only the copy; remembers its bytes.
+struct RuntimeCopy {
+    path: PathBuf,
+    original: Vec<u8>,
+}
+
+impl RuntimeCopy {
+    fn new() -> RuntimeCopy {
+        let src = bin().with_file_name("berth-runtime");
+        let dir = scratch().join(unique("rt"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("berth-runtime");
+        std::fs::copy(&src, &path).unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
+        let original = std::fs::read(&path).unwrap();
+        RuntimeCopy { path, original }
+    }
+
+    fn arg(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn assert_unchanged(&self, logs: &str) {
+        let now = std::fs::read(&self.path).unwrap_or_default();
+        assert!(
+            now == self.original,
+            "the runtime binary {} was modified ({} bytes, was {}); container output:\n{logs}",
+            self.path.display(),
+            now.len(),
+            self.original.len()
+        );
+    }
+}
+
+impl Drop for RuntimeCopy {
+    fn drop(&mut self) {
+        // the engine's read-only bind of this copy (security/runtime_exe.rs)
+        if let Ok(md) = std::fs::metadata(&self.path) {
+            for m in mounts_under(&env().run.join("exe")) {
+                let same = std::fs::metadata(&m)
+                    .map(|t| (t.dev(), t.ino()) == (md.dev(), md.ino()))
+                    .unwrap_or(false);
+                if same {
+                    let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(self.path.parent().expect("copy has a dir"));
+    }
+}
+
+/// A named volume removed on drop.
+struct Volume(String);
+
+impl Drop for Volume {
+    fn drop(&mut self) {
+        let _ = berth(&["volume", "rm", "-f", &self.0]);
+    }
+}
+
+/// An image that lets the runtime binary run inside the container, as in the
+/// CVE: the host's dynamic loader and the runtime's libraries at their paths,
+/// busybox with its applets, and `/usr/local/bin/evil -> /proc/self/exe`, so
+/// executing `evil` makes the runtime execute itself in the container.
+fn exe_image() -> &'static str {
+    static IMAGE: OnceLock<String> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let stage = tempfile::tempdir_in(scratch()).unwrap();
+        let r = stage.path().join("rootfs");
+        for d in ["bin", "tmp", "etc", "shared", "usr/local/bin"] {
+            std::fs::create_dir_all(r.join(d)).unwrap();
+        }
+        std::fs::copy(busybox_binary(), r.join("bin/busybox")).unwrap();
+        for a in [
+            "sh", "sleep", "readlink", "mkfifo", "touch", "true", "cat", "test",
+        ] {
+            std::os::unix::fs::symlink("busybox", r.join("bin").join(a)).unwrap();
+        }
+        let ldd = Command::new("ldd")
+            .arg(bin().with_file_name("berth-runtime"))
+            .output()
+            .expect("ldd (apt: libc-bin)");
+        for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+            // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
+            let Some(path) = line.split_whitespace().find(|w| w.starts_with('/')) else {
+                continue;
+            };
+            let at = r.join(path.trim_start_matches('/'));
+            std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+            std::fs::copy(path, &at).unwrap_or_else(|e| panic!("copy {path}: {e}"));
+        }
+        std::os::unix::fs::symlink("/proc/self/exe", r.join("usr/local/bin/evil")).unwrap();
+        let tar = stage.path().join("rootfs.tar");
+        let o = Command::new("tar")
+            .arg("-C")
+            .arg(&r)
+            .args(["--numeric-owner", "-cf"])
+            .arg(&tar)
+            .arg(".")
+            .output()
+            .expect("tar (apt: tar)");
+        assert!(
+            o.status.success(),
+            "tar: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let reference = format!("{}:1", unique("exe"));
+        ok(&[
+            "import",
+            "--change",
+            r#"CMD ["sh"]"#,
+            &tar.display().to_string(),
+            &reference,
+        ]);
+        reference
+    })
+}
+
+/// The container's main process: waits for any process whose executable is not
+/// busybox (the runtime running inside the container, blocked opening its
+/// `--log` fifo for writing), holds its /proc/PID/exe open, lets it go on (reads
+/// the fifo), then tries to rewrite the binary through the held fd once it no
+/// longer runs (no ETXTBSY) — the CVE's steps.
+const HOLD_AND_REWRITE: &str = r#"
+mkfifo /shared/fifo
+n=0
+while [ ! -e /shared/done ]; do
+  n=$((n+1)); [ $n -gt 20000 ] && break
+  for d in /proc/[0-9]*; do
+    [ "$d/exe" -ef /bin/busybox ] && continue
+    {
+      echo "opened ${d#/proc/} $(readlink /proc/self/fd/3)"
+      cat /shared/fifo >/dev/null &
+      i=0
+      while [ $i -lt 60 ]; do
+        if err=$( (echo pwned > /proc/self/fd/3) 2>&1); then echo WROTE; break; fi
+        i=$((i+1)); sleep 0.05
+      done
+      echo "last-error: $err"
+      touch /shared/done
+    } 2>/dev/null 3<"$d/exe"
+  done
+done
+echo scan-done
+"#;
+
+fn wait_logs(name: &str, needle: &str) -> String {
+    let mut logs = String::new();
+    wait_for(
+        &format!("{needle:?} in the logs of {name}"),
+        std::time::Duration::from_secs(40),
+        || {
+            logs = stdout(&berth(&["logs", name]));
+            logs.contains(needle)
+        },
+    );
+    logs
+}
+
+fn assert_attack_failed(rt: &RuntimeCopy, logs: &str) {
+    // the test proves something only if the attack got hold of the binary
+    let opened: Vec<&str> = logs.lines().filter(|l| l.starts_with("opened ")).collect();
+    assert!(
+        !opened.is_empty(),
+        "the runtime never ran inside the container:\n{logs}"
+    );
+    assert!(
+        !logs.contains("WROTE"),
+        "the container rewrote the runtime binary:\n{logs}"
+    );
+    assert!(
+        logs.contains("Read-only file system"),
+        "the write failed for another reason than the read-only mount:\n{logs}"
+    );
+    assert!(
+        !opened.iter().any(|l| l.ends_with(&rt.arg())),
+        "the runtime ran from its writable host path:\n{logs}"
+    );
+    rt.assert_unchanged(logs);
+}
+
+fn fifo_ready(vol: &str) {
+    let json = ok(&["volume", "inspect", vol]);
+    let v: serde_json::Value =
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("{json}: {e}"));
+    let fifo = Path::new(v[0]["Mountpoint"].as_str().expect("Mountpoint")).join("fifo");
+    wait_for(
+        "the attacker's fifo",
+        std::time::Duration::from_secs(20),
+        || fifo.exists(),
+    );
+}
+
+/// `berth exec` of an image path that is a symlink to /proc/self/exe runs the
+/// runtime's own binary inside the container (blocked on a fifo the container
+/// controls); the container holds it and rewrites it after it exits.
+#[test]
+fn exec_of_proc_self_exe_cannot_rewrite_the_runtime() {
+    let rt = RuntimeCopy::new();
+    let vol = Volume(unique("cve"));
+    let a = Name::new("cve-exec");
+    let shared = format!("{}:/shared", vol.0);
+    ok(&[
+        "run",
+        "-d",
+        "--name",
+        a.as_str(),
+        "--network",
+        "none",
+        "--runtime",
+        &rt.arg(),
+        "-v",
+        &shared,
+        exe_image(),
+        "sh",
+        "-c",
+        HOLD_AND_REWRITE,
+    ]);
+    fifo_ready(&vol.0);
+    // the runtime, run as `evil` inside the container: fails (no such container),
+    // and blocks opening its log (the fifo) until the attacker lets it go
+    let o = berth(&[
+        "exec",
+        a.as_str(),
+        "/usr/local/bin/evil",
+        "--log",
+        "/shared/fifo",
+        "state",
+        "nonexistent",
+    ]);
+    let logs = wait_logs(a.as_str(), "scan-done");
+    assert!(
+        !o.status.success(),
+        "the runtime run inside the container should have failed:\n{}",
+        stdout(&o)
+    );
+    assert_attack_failed(&rt, &logs);
+}
+
+/// The same through `berth run`: the entrypoint is the symlink, so the
+/// container's init execs the runtime binary; a second container sharing its
+/// pid namespace holds and rewrites it.
+#[test]
+fn entrypoint_of_proc_self_exe_cannot_rewrite_the_runtime() {
+    let rt = RuntimeCopy::new();
+    let vol = Volume(unique("cve"));
+    let a = Name::new("cve-watch");
+    let b = Name::new("cve-entry");
+    let shared = format!("{}:/shared", vol.0);
+    ok(&[
+        "run",
+        "-d",
+        "--name",
+        a.as_str(),
+        "--network",
+        "none",
+        "--runtime",
+        &rt.arg(),
+        "-v",
+        &shared,
+        exe_image(),
+        "sh",
+        "-c",
+        HOLD_AND_REWRITE,
+    ]);
+    fifo_ready(&vol.0);
+    let pid = format!("container:{}", a.as_str());
+    let o = berth(&[
+        "run",
+        "-d",
+        "--name",
+        b.as_str(),
+        "--network",
+        "none",
+        "--pid",
+        &pid,
+        "--runtime",
+        &rt.arg(),
+        "-v",
+        &shared,
+        "--entrypoint",
+        "/usr/local/bin/evil",
+        exe_image(),
+        "--log",
+        "/shared/fifo",
+        "state",
+        "nonexistent",
+    ]);
+    assert!(o.status.success(), "run: {}{}", stdout(&o), stderr(&o));
+    let logs = wait_logs(a.as_str(), "scan-done");
+    assert_attack_failed(&rt, &logs);
+}
+
+/// While the host runs `berth exec` 15 times, the container scans /proc for the
+/// runtime's processes joining it (before their execve) and tries to open and
+/// rewrite their executables: they are non-dumpable, so it opens none.
+#[test]
+fn runtime_processes_joining_a_container_cannot_be_opened() {
+    let rt = RuntimeCopy::new();
+    let a = Name::new("cve-scan");
+    let scanner = r#"
+n=0
+while [ ! -e /tmp/done ]; do
+  for d in /proc/[0-9]*; do
+    [ "$d/exe" -ef /bin/busybox ] && continue
+    { [ /proc/self/fd/3 -ef /bin/busybox ] || {
+        echo "opened ${d#/proc/} $(readlink /proc/self/fd/3)"
+        if echo pwned 2>/dev/null > /proc/self/fd/3; then echo "WROTE ${d#/proc/}"; fi
+      }
+    } 2>/dev/null 3<"$d/exe"
+  done
+  n=$((n+1))
+done
+echo scans=$n
+"#;
+    ok(&[
+        "run",
+        "-d",
+        "--name",
+        a.as_str(),
+        "--network",
+        "none",
+        "--runtime",
+        &rt.arg(),
+        exe_image(),
+        "sh",
+        "-c",
+        scanner,
+    ]);
+    for i in 0..15 {
+        let o = berth(&["exec", a.as_str(), "true"]);
+        assert!(o.status.success(), "exec {i}: {}", stderr(&o));
+    }
+    ok(&["exec", a.as_str(), "touch", "/tmp/done"]);
+    let logs = wait_logs(a.as_str(), "scans=");
+    assert!(
+        !logs.contains("opened "),
+        "the container opened runtime executables:\n{logs}"
+    );
+    assert!(
+        !logs.contains("WROTE"),
+        "the container wrote a runtime executable:\n{logs}"
+    );
+    rt.assert_unchanged(&logs);
+}

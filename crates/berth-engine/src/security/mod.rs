@@ -34,12 +34,19 @@
 //!   [`seccomp::from_docker_json`]; [`paths::masked_paths`],
 //!   [`paths::readonly_paths`].
 //!
+//! - [`runtime_exe`]: the runtime binary run through a read-only bind mount
+//!   (CVE-2019-5736).
+//! - [`userns`]: `--userns`/`--uidmap`/`--gidmap` → user namespace maps, and
+//!   `auto`'s allocation of free host id blocks.
+//!
 //! README-tests.md (next to this file) lists the real-kernel tests to run
 //! through `berth run`, with the exact expected values.
 
 pub mod capabilities;
 pub mod paths;
+pub mod runtime_exe;
 pub mod seccomp;
+pub mod userns;
 
 use std::path::PathBuf;
 
