@@ -147,6 +147,8 @@ pub struct Image {
     pub created: Option<String>,
     /// Sum of the uncompressed layer sizes (docker's `Size`).
     pub size: u64,
+    /// Made by a build step (the build cache), see `Record::intermediate`.
+    pub intermediate: bool,
 }
 
 impl Image {
@@ -167,6 +169,10 @@ pub(crate) struct Record {
     pub size: u64,
     #[serde(default)]
     pub repo_digests: Vec<String>,
+    /// A build step's image (the build cache): hidden from `images` unless tagged,
+    /// left alone by `image prune`, removed by `builder prune`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub intermediate: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -230,6 +236,11 @@ pub struct CommitOptions {
     pub author: Option<String>,
     /// RFC 3339 creation time; `None` = now.
     pub created: Option<String>,
+    /// Docker's config fields that the OCI config has no place for (`Healthcheck`,
+    /// `OnBuild`, `Shell`), merged into the stored config's `config` object.
+    pub extra_config: serde_json::Map<String, serde_json::Value>,
+    /// Register as a build-cache image (see `Image::intermediate`).
+    pub intermediate: bool,
 }
 
 /// One `history` line.
@@ -478,6 +489,7 @@ impl Store {
             layers: rec.layers.clone(),
             created: rec.created.clone(),
             size: rec.size,
+            intermediate: rec.intermediate,
         })
     }
 
@@ -705,6 +717,7 @@ impl Store {
             created: config.created().clone(),
             size: sizes.iter().sum(),
             repo_digests: repo_digest.into_iter().collect(),
+            intermediate: false,
         };
         self.update_index(|idx| {
             let rec = idx
@@ -736,6 +749,17 @@ impl Store {
             what: "image config".into(),
             source,
         })?;
+        self.register_config_bytes(&config_bytes, layers, tags)
+    }
+
+    /// As [`Store::register_config`], for config bytes already serialised.
+    pub(crate) fn register_config_bytes(
+        &self,
+        config_bytes: &[u8],
+        layers: &[Layer],
+        tags: &[Reference],
+    ) -> Result<Image> {
+        let config_bytes = config_bytes.to_vec();
         let config_digest = self.put_blob_bytes(&config_bytes)?;
         let manifest = Manifest {
             schema_version: 2,
@@ -867,7 +891,63 @@ impl Store {
         let mut hist = ic.history().clone().unwrap_or_default();
         hist.push(h);
         ic.set_history(Some(hist));
-        self.register_config(&ic, &layers, &tags)
+        let mut value = serde_json::to_value(&ic).map_err(|source| StoreError::Json {
+            what: "image config".into(),
+            source,
+        })?;
+        if !opts.extra_config.is_empty() {
+            if let Some(obj) = value.get_mut("config").and_then(|c| c.as_object_mut()) {
+                for (k, v) in &opts.extra_config {
+                    obj.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        let bytes = serde_json::to_vec(&value).map_err(|source| StoreError::Json {
+            what: "image config".into(),
+            source,
+        })?;
+        let img = self.register_config_bytes(&bytes, &layers, &tags)?;
+        if opts.intermediate && tags.is_empty() {
+            self.update_index(|idx| {
+                if let Some(rec) = idx.images.get_mut(&img.id) {
+                    rec.intermediate = true;
+                }
+                Ok(())
+            })?;
+            return self.resolve(&img.id);
+        }
+        Ok(img)
+    }
+
+    /// Mark (or unmark) `id` as a build-cache image; a build's result is unmarked
+    /// so that an untagged result still shows in `images`, as docker's does.
+    pub fn set_intermediate(&self, id: &str, yes: bool) -> Result<()> {
+        self.update_index(|idx| {
+            if let Some(rec) = idx.images.get_mut(id) {
+                rec.intermediate = yes;
+            }
+            Ok(())
+        })
+    }
+
+    /// `builder prune`: remove every untagged build-cache image no container uses.
+    pub fn prune_intermediate(&self, in_use: &dyn Fn(&str) -> bool) -> Result<Vec<String>> {
+        let gc = lock_file(&self.root.join("gc.lock"), FlockArg::LockExclusive)?;
+        let deleted = self.update_index(|idx| {
+            let named: BTreeSet<String> = idx.names.values().cloned().collect();
+            let victims: Vec<String> = idx
+                .images
+                .iter()
+                .filter(|(id, rec)| rec.intermediate && !named.contains(*id) && !in_use(id))
+                .map(|(id, _)| id.clone())
+                .collect();
+            for v in &victims {
+                idx.images.remove(v);
+            }
+            Ok(victims)
+        })?;
+        self.collect_garbage(&gc)?;
+        Ok(deleted)
     }
 
     /// Add the name `new` to the image `source` refers to.
@@ -878,6 +958,14 @@ impl Store {
                 reference: new.to_string(),
                 tag: "a digest cannot be a tag".into(),
             }));
+        }
+        // already so: no index write (a no-change rebuild re-tags; the write's fsync
+        // would be most of its time)
+        let idx = self.read_index()?;
+        if let Ok(id) = resolve_id(&idx, source) {
+            if idx.names.get(&r.to_string()) == Some(&id) {
+                return Ok(());
+            }
         }
         self.update_index(|idx| {
             let id = resolve_id(idx, source)?;
@@ -973,6 +1061,7 @@ impl Store {
                 .images
                 .keys()
                 .filter(|id| (all || !named.contains(*id)) && !in_use(id))
+                .filter(|id| named.contains(*id) || !idx.images[*id].intermediate)
                 .cloned()
                 .collect();
             for v in &victims {

@@ -131,6 +131,11 @@ pub enum Command {
     Login(LoginArgs),
     /// Log out from a registry
     Logout(LogoutArgs),
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
+    /// Manage the build cache
+    #[command(subcommand)]
+    Builder(BuilderCmd),
     /// Show the version
     Version,
 }
@@ -670,6 +675,70 @@ pub struct HistoryArgs {
     #[arg(long)]
     pub format: Option<String>,
     pub image: String,
+}
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Name of the Dockerfile (default: PATH/Dockerfile, else PATH/Containerfile); `-` reads stdin
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<String>,
+    /// Name and optionally a tag (name:tag); may be repeated
+    #[arg(short = 't', long = "tag")]
+    pub tags: Vec<String>,
+    /// Set the target build stage
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Do not use the cache
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
+    /// Set build-time variables (KEY=VALUE, or KEY to take it from the environment)
+    #[arg(long = "build-arg")]
+    pub build_args: Vec<String>,
+    /// Set metadata on the image (KEY=VALUE)
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// Print only the image id
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Write the image id to the file
+    #[arg(long)]
+    pub iidfile: Option<PathBuf>,
+    /// Network for RUN instructions: bridge (default), host, none, or a network name
+    #[arg(long, default_value = "bridge")]
+    pub network: String,
+    /// Set the platform (only this host's, linux/amd64, can be built)
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Only check the Dockerfile against the lints; build nothing
+    #[arg(long)]
+    pub lint: bool,
+    /// Accepted for docker compatibility (intermediate containers are always removed)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub rm: bool,
+    /// Accepted for docker compatibility
+    #[arg(long = "force-rm")]
+    pub force_rm: bool,
+    /// Accepted for docker compatibility: berth never pulls during a build
+    #[arg(long)]
+    pub pull: bool,
+    /// The context: a directory, or `-` for a tar on stdin
+    pub context: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BuilderCmd {
+    /// Remove the build cache
+    Prune(BuilderPruneArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BuilderPruneArgs {
+    /// Do not prompt for confirmation (berth never prompts)
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Accepted for docker compatibility
+    #[arg(short = 'a', long)]
+    pub all: bool,
 }
 
 #[derive(Args, Debug)]

@@ -36,6 +36,10 @@ fn ago(created: &Option<String>) -> String {
 pub fn images(g: &Global, a: ImagesArgs) -> Result<i32> {
     let e = engine(g)?;
     let mut list = e.images()?.list().map_err(img_err)?;
+    // build-cache images stay out of sight unless asked for (docker's intermediates)
+    if !a.all {
+        list.retain(|i| !i.intermediate || !i.repo_tags.is_empty());
+    }
     if let Some(r) = &a.reference {
         let want = berth_image::Reference::parse(r)
             .map(|r| r.name())

@@ -4,6 +4,7 @@
 //! when the command cannot be executed / found, the container's code otherwise.
 
 mod attach;
+mod build;
 mod cli;
 mod containers;
 mod format;
@@ -108,6 +109,8 @@ fn run(args: cli::Cli) -> anyhow::Result<i32> {
         C::Push(a) => images::push(g, a),
         C::Login(a) => images::login(g, a),
         C::Logout(a) => images::logout(g, a),
+        C::Build(a) => build::build(g, a),
+        C::Builder(c) => build::builder_cmd(g, c),
         C::Version => {
             println!("berth version {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
