@@ -150,10 +150,14 @@ impl Scratch {
                 .map(|d| d.as_nanos())
                 .unwrap_or(0)
         );
+        // locked under a name clean_debris ignores, then renamed into view, so another
+        // build's debris cleaner never finds `<name>.lock` unlocked
         let lock_path = base.join(format!("{name}.lock"));
-        let f = fs::File::create(&lock_path).map_err(|e| BuildError::io("create build lock", e))?;
+        let hidden = base.join(format!(".{name}.locking"));
+        let f = fs::File::create(&hidden).map_err(|e| BuildError::io("create build lock", e))?;
         let lock = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
             .map_err(|(_, e)| BuildError::io("lock build scratch", io::Error::from(e)))?;
+        fs::rename(&hidden, &lock_path).map_err(|e| BuildError::io("rename build lock", e))?;
         let dir = base.join(name);
         fs::create_dir_all(&dir).map_err(|e| BuildError::io("create build scratch", e))?;
         Ok(Scratch {

@@ -290,8 +290,13 @@ impl Store {
                 .unwrap_or(0),
             TMP_SEQ.fetch_add(1, Ordering::Relaxed)
         );
+        // Locked under a name debris cleaners ignore, then renamed into view: a
+        // cleaner in another process must never find `<name>.lock` unlocked (it would
+        // take the lock, and this open would fail with EAGAIN).
         let lock_path = tmpdir.join(format!("{name}.lock"));
-        let lock = lock_file(&lock_path, FlockArg::LockExclusiveNonblock)?;
+        let hidden = tmpdir.join(format!(".{name}.locking"));
+        let lock = lock_file(&hidden, FlockArg::LockExclusiveNonblock)?;
+        fs::rename(&hidden, &lock_path).map_err(io_at("rename", &lock_path))?;
         let tmp = tmpdir.join(&name);
         fs::create_dir(&tmp).map_err(io_at("create", &tmp))?;
         let store = Store {
@@ -314,6 +319,20 @@ impl Store {
         let entries = fs::read_dir(tmpdir).map_err(io_at("read", tmpdir))?;
         for e in entries.flatten() {
             let p = e.path();
+            if p.extension().and_then(|x| x.to_str()) == Some("locking") {
+                // an open killed before its rename: unlocked and a minute old
+                let old = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .map(|t| t.elapsed().map(|d| d.as_secs() > 60).unwrap_or(false))
+                    .unwrap_or(false);
+                if old {
+                    if let Ok(_held) = lock_file(&p, FlockArg::LockExclusiveNonblock) {
+                        let _ = fs::remove_file(&p);
+                    }
+                }
+                continue;
+            }
             if p.extension().and_then(|x| x.to_str()) != Some("lock") {
                 continue;
             }

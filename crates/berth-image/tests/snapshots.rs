@@ -399,3 +399,30 @@ fn a_layer_repeated_in_one_image_mounts_with_the_top_occurrence_winning() {
     assert_eq!(x.unwrap(), "from A", "the top A wins over B");
     assert_eq!(y.unwrap(), "only B");
 }
+
+#[test]
+fn many_concurrent_opens_never_trip_over_each_others_debris_cleaning() {
+    // every open cleans the debris of dead openers; it must never take the lock of a
+    // live one that has not locked yet (that open then failed with EAGAIN)
+    let t = tempfile::tempdir().expect("tmp");
+    let root = t.path().to_path_buf();
+    let threads: Vec<_> = (0..12)
+        .map(|_| {
+            let root = root.clone();
+            std::thread::spawn(move || {
+                for _ in 0..40 {
+                    Store::open(&root).expect("a concurrent open failed");
+                }
+            })
+        })
+        .collect();
+    for th in threads {
+        th.join().expect("thread");
+    }
+    let left: Vec<_> = std::fs::read_dir(root.join("tmp"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "debris left: {left:?}");
+}
