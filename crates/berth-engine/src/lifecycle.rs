@@ -1191,6 +1191,9 @@ impl Engine {
     fn mount_rootfs(&self, c: &Container, target: &Path) -> Result<(), EngineError> {
         let overlay = self.overlay(c)?;
         let hc = &c.host_config;
+        if let Some((uid, _)) = userns_root(c) {
+            reachable_by(target, uid)?;
+        }
         let mounted = match userns_root(c) {
             None => overlay.mount(target),
             Some((uid, gid)) => {
@@ -1559,6 +1562,25 @@ pub fn which(p: &Path) -> Option<PathBuf> {
         .split(':')
         .map(|d| Path::new(d).join(p))
         .find(|c| c.exists())
+}
+
+/// The runtime mounts the rootfs as the container's root, an unprivileged host uid:
+/// every directory above it must let that uid search it, or the runtime fails with
+/// a bare EACCES. Say which one, before anything is set up.
+fn reachable_by(target: &Path, uid: u32) -> Result<(), EngineError> {
+    use std::os::unix::fs::MetadataExt;
+    for dir in target.ancestors().skip(1) {
+        let Ok(md) = fs::metadata(dir) else { continue };
+        let ok = md.mode() & 0o001 != 0 || (md.uid() == uid && md.mode() & 0o100 != 0);
+        if !ok {
+            return Err(EngineError::Invalid(format!(
+                "--userns: {} (mode {:o}) cannot be searched by the container's root (host uid {uid}), so its rootfs below cannot be mounted; make it o+x or use a --run-root whose parents are",
+                dir.display(),
+                md.mode() & 0o7777
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The host uid and gid of a user-namespaced container's root (None: no userns).
