@@ -496,43 +496,37 @@ pub fn fsopen(fstype: &str) -> io::Result<OwnedFd> {
 /// Each call is one option, so no option string is limited to a page (overlay's
 /// repeated "lowerdir+" keys, Linux >= 6.8).
 pub fn fsconfig_set_string(fsfd: BorrowedFd<'_>, key: &str, value: &[u8]) -> io::Result<()> {
-    let ckey = CString::new(key).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    let cval = CString::new(value).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: both pointers are valid C strings for the duration of the call;
+    let ckey = cstr(key.as_bytes())?;
+    let cval = cstr(value)?;
     // FSCONFIG_SET_STRING = 1 takes `value` as a string and aux = 0.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            fsfd.as_raw_fd(),
-            1 as libc::c_uint,
-            ckey.as_ptr(),
-            cval.as_ptr(),
-            0 as libc::c_int,
-        )
-    };
+    fsconfig(fsfd, 1, ckey.as_ptr(), cval.as_ptr().cast(), 0)
+}
+
+/// The fsconfig(2) syscall; every public wrapper passes pointers that live across the call.
+fn fsconfig(
+    fsfd: BorrowedFd<'_>,
+    cmd: libc::c_uint,
+    key: *const libc::c_char,
+    value: *const libc::c_void,
+    aux: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: `key` is NULL or a valid C string and `value` NULL or valid for `cmd`
+    // (the callers' contract above), both alive for the call; the kernel only reads them.
+    let ret = unsafe { libc::syscall(libc::SYS_fsconfig, fsfd.as_raw_fd(), cmd, key, value, aux) };
     if ret < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
 }
 
+fn cstr(b: &[u8]) -> io::Result<CString> {
+    CString::new(b).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
 /// fsconfig(2) FSCONFIG_CMD_CREATE: build the superblock from the options set so far.
 pub fn fsconfig_create(fsfd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: FSCONFIG_CMD_CREATE = 6 takes no key, value or aux (NULL/0).
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            fsfd.as_raw_fd(),
-            6 as libc::c_uint,
-            std::ptr::null::<libc::c_char>(),
-            std::ptr::null::<libc::c_void>(),
-            0 as libc::c_int,
-        )
-    };
-    if ret < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    // FSCONFIG_CMD_CREATE = 6 takes no key, value or aux.
+    fsconfig(fsfd, 6, std::ptr::null(), std::ptr::null(), 0)
 }
 
 /// fsmount(2): a detached mount (close-on-exec fd) of a created context; `attr_flags` are MOUNT_ATTR_*.
@@ -637,23 +631,10 @@ pub fn mount_setattr_idmap(mnt: BorrowedFd<'_>, userns: BorrowedFd<'_>) -> io::R
 /// fsconfig(2) FSCONFIG_SET_FD `key` = `fd` (e.g. overlay's "lowerdir+" given a
 /// detached mount, Linux >= 6.13). EINVAL on kernels or keys that take no fd.
 pub fn fsconfig_set_fd(fsfd: BorrowedFd<'_>, key: &str, fd: BorrowedFd<'_>) -> io::Result<()> {
-    let ckey = CString::new(key).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: `ckey` is a valid C string; FSCONFIG_SET_FD = 5 takes value NULL and the
-    // fd in aux; the kernel takes its own reference to the fd's file.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            fsfd.as_raw_fd(),
-            5 as libc::c_uint,
-            ckey.as_ptr(),
-            std::ptr::null::<libc::c_void>(),
-            fd.as_raw_fd() as libc::c_int,
-        )
-    };
-    if ret < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    let ckey = cstr(key.as_bytes())?;
+    // FSCONFIG_SET_FD = 5 takes value NULL and the fd in aux; the kernel takes its own
+    // reference to the fd's file.
+    fsconfig(fsfd, 5, ckey.as_ptr(), std::ptr::null(), fd.as_raw_fd())
 }
 
 /// An fd of a new user namespace whose uid_map and gid_map are `uid_map` and
@@ -751,21 +732,7 @@ pub fn seccomp_set_filter(program: &[u8], flags: u32) -> io::Result<()> {
 
 /// fsconfig(2) FSCONFIG_SET_FLAG: a boolean option such as overlayfs's `volatile`.
 pub fn fsconfig_set_flag(fsfd: BorrowedFd<'_>, key: &str) -> io::Result<()> {
-    let ckey = CString::new(key).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: `ckey` is a valid C string for the call; FSCONFIG_SET_FLAG = 0 takes
-    // no value (NULL) and aux = 0.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            fsfd.as_raw_fd(),
-            0 as libc::c_uint,
-            ckey.as_ptr(),
-            std::ptr::null::<libc::c_char>(),
-            0 as libc::c_int,
-        )
-    };
-    if ret < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    let ckey = cstr(key.as_bytes())?;
+    // FSCONFIG_SET_FLAG = 0 takes no value and aux = 0.
+    fsconfig(fsfd, 0, ckey.as_ptr(), std::ptr::null(), 0)
 }

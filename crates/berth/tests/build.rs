@@ -49,6 +49,13 @@ impl Drop for Tag {
     }
 }
 
+/// `berth run --rm --network none IMAGE CMD...`, required to succeed; trimmed stdout.
+fn run_img(image: &str, cmd: &[&str]) -> String {
+    let mut args = vec!["run", "--rm", "--network", "none", image];
+    args.extend_from_slice(cmd);
+    ok(&args)
+}
+
 fn build(ctx: &Ctx, extra: &[&str]) -> std::process::Output {
     let c = ctx.ctx();
     let mut args = vec!["build"];
@@ -124,7 +131,7 @@ fn multi_stage_copies_only_the_result_into_a_small_image() {
     );
     let tag = Tag::new("ms");
     build_ok(&ctx, &["-t", tag.s()]);
-    let out = ok(&["run", "--rm", "--network", "none", tag.s()]);
+    let out = run_img(tag.s(), &[]);
     assert_eq!(out, "built-by-stage-one");
     let o = berth(&[
         "run",
@@ -196,7 +203,7 @@ fn rebuild_with_nothing_changed_is_all_cached_and_one_file_change_is_explained()
     );
     assert!(steps[5].1.starts_with("miss:"), "{out}");
     assert!(steps[6].1.starts_with("miss:"), "{out}");
-    let all = ok(&["run", "--rm", "--network", "none", tag.s(), "cat", "/all.c"]);
+    let all = run_img(tag.s(), &["cat", "/all.c"]);
     assert!(all.contains("return 1"), "{all}");
 }
 
@@ -212,7 +219,7 @@ fn env_workdir_user_entrypoint_take_effect_in_run_and_history_lists_them() {
     );
     let tag = Tag::new("cfg");
     build_ok(&ctx, &["-t", tag.s()]);
-    let out = ok(&["run", "--rm", "--network", "none", tag.s()]);
+    let out = run_img(tag.s(), &[]);
     assert_eq!(out, "hello-from-env /srv/app 1000:1000 made-in-workdir");
     let hist = ok(&["history", "--no-trunc", tag.s()]);
     for want in [
@@ -355,32 +362,12 @@ fn build_args_dockerignore_and_the_cache_explanations() {
     ctx.write("logs/a.log", "log\n");
     let tag = Tag::new("args");
     build_ok(&ctx, &["-t", tag.s()]);
-    let ls = ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        tag.s(),
-        "ls",
-        "-a",
-        "/ctx",
-    ]);
+    let ls = run_img(tag.s(), &["ls", "-a", "/ctx"]);
     assert!(
         ls.contains("kept.txt") && !ls.contains("ignored.txt") && !ls.contains("logs"),
         "{ls}"
     );
-    assert_eq!(
-        ok(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            tag.s(),
-            "cat",
-            "/version"
-        ]),
-        "v1"
-    );
+    assert_eq!(run_img(tag.s(), &["cat", "/version"]), "v1");
     // an ignored file's change does not touch the cache
     ctx.write("ignored.txt", "changed\n");
     let out = build_ok(&ctx, &["-t", tag.s()]);
@@ -397,18 +384,7 @@ fn build_args_dockerignore_and_the_cache_explanations() {
     let steps = outcomes(&out);
     let run = steps.iter().find(|s| s.0.starts_with("RUN")).unwrap();
     assert!(run.1.contains("build arg VERSION changed"), "{out}");
-    assert_eq!(
-        ok(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            tag.s(),
-            "cat",
-            "/version"
-        ]),
-        "v2"
-    );
+    assert_eq!(run_img(tag.s(), &["cat", "/version"]), "v2");
     // --no-cache rebuilds everything
     let out = build_ok(&ctx, &["-t", tag.s(), "--no-cache"]);
     assert!(outcomes(&out).iter().all(|s| s.1 != "CACHED"), "{out}");
@@ -440,16 +416,7 @@ fn context_from_stdin_tar_and_add_extracts_archives() {
         .unwrap();
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     assert_eq!(
-        ok(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            tag.s(),
-            "cat",
-            "/opt/payload/inner.txt",
-            "/hello.txt"
-        ]),
+        run_img(tag.s(), &["cat", "/opt/payload/inner.txt", "/hello.txt"]),
         "from-the-archive\nhi"
     );
 }
@@ -466,18 +433,7 @@ fn onbuild_triggers_run_in_the_child_and_healthcheck_is_stored() {
     let child = Ctx::new(&format!("FROM {}\nRUN cat /trigger.txt\n", ptag.s()));
     let ctag = Tag::new("onb-child");
     build_ok(&child, &["-t", ctag.s()]);
-    assert_eq!(
-        ok(&[
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            ctag.s(),
-            "cat",
-            "/trigger.txt"
-        ]),
-        "triggered"
-    );
+    assert_eq!(run_img(ctag.s(), &["cat", "/trigger.txt"]), "triggered");
     let dir = tempfile::tempdir().unwrap();
     let tar = dir.path().join("p.tar");
     ok(&["save", "-o", tar.to_str().unwrap(), ptag.s()]);
@@ -640,15 +596,10 @@ fn symlinks_in_the_image_or_the_context_never_reach_the_host() {
         "a COPY wrote through an image symlink onto the host"
     );
     // inside the image the file landed where the symlink points within the rootfs
-    let inside = ok(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
+    let inside = run_img(
         tag.s(),
-        "cat",
-        &format!("{}/payload.txt", host_dir.display()),
-    ]);
+        &["cat", &format!("{}/payload.txt", host_dir.display())],
+    );
     assert_eq!(inside, "payload");
 
     // a context symlink to a host file: resolved inside the context, so not found
@@ -665,7 +616,7 @@ fn symlinks_in_the_image_or_the_context_never_reach_the_host() {
     let o = build(&ctx3, &["-t", tag3.s()]);
     if o.status.success() {
         // it resolved to the context root itself: only context files may be in /up
-        let ls = ok(&["run", "--rm", "--network", "none", tag3.s(), "ls", "/up"]);
+        let ls = run_img(tag3.s(), &["ls", "/up"]);
         assert!(!ls.contains("etc") && ls.contains("Dockerfile"), "{ls}");
     }
 }
