@@ -714,7 +714,7 @@ fn v2_create_enables_controllers_down_the_path() {
         "the leaf keeps its processes"
     );
     assert_eq!(
-        m.unified_path(),
+        m.clone_target(),
         Some(f.root.join("unified/berth/c1").as_path())
     );
     seed(&f.root.join("unified/berth/c1"), &[("cgroup.procs", "")]);
@@ -914,11 +914,16 @@ fn hybrid_uses_v1_for_limits_and_cgroup2_for_hugetlb() {
     let f = fake(&v1, Some("hugetlb"), "/");
     let m = Manager::new(&f.hier, None, "c1").unwrap();
     assert_eq!(m.layout(), Layout::Hybrid);
-    assert_eq!(m.unified_path(), None, "no CLONE_INTO_CGROUP on hybrid");
+    assert_eq!(m.clone_target(), None, "no cgroup2 directory yet");
     m.create().unwrap();
     seed_v1(&m);
     let u = f.root.join("unified/berth/c1");
     assert!(u.is_dir(), "the cgroup2 side is created too");
+    assert_eq!(
+        m.clone_target(),
+        Some(u.as_path()),
+        "a child can be born in the cgroup2 side (CLONE_INTO_CGROUP)"
+    );
     assert_eq!(
         read(&f.root.join("unified"), "cgroup.subtree_control"),
         "",
@@ -937,6 +942,19 @@ fn hybrid_uses_v1_for_limits_and_cgroup2_for_hugetlb() {
     m.apply(777).unwrap();
     assert_eq!(read(&f.root.join("memory/berth/c1"), "cgroup.procs"), "777");
     assert_eq!(read(&u, "cgroup.procs"), "777");
+
+    // Joining from inside: "0" (the caller's own thread) into every v1 `tasks`
+    // file; the cgroup2 side only when the caller was not born there.
+    for d in &m.paths().v1 {
+        fs::write(d.path.join("tasks"), "").unwrap();
+    }
+    fs::write(u.join("cgroup.procs"), "").unwrap();
+    m.join_self(true).unwrap();
+    assert_eq!(read(&f.root.join("memory/berth/c1"), "tasks"), "0");
+    assert_eq!(read(&f.root.join("pids/berth/c1"), "tasks"), "0");
+    assert_eq!(read(&u, "cgroup.procs"), "", "born there: not written");
+    m.join_self(false).unwrap();
+    assert_eq!(read(&u, "cgroup.procs"), "0");
 
     m.set(&res(FULL_SPEC)).unwrap();
     assert_eq!(

@@ -37,6 +37,10 @@ pub struct InitContext<'a> {
     pub join: Vec<(NsKind, OwnedFd)>,
     /// The compiled seccomp program (the parent prepared it before forking).
     pub seccomp: Option<crate::security::Filter>,
+    /// The cgroup the stage moves itself into before anything else (the init and
+    /// everything it forks inherit it), and whether it was born in its cgroup2
+    /// directory already (`fork_into_cgroup`).
+    pub cgroup: Option<(&'a berth_cgroups::Manager, bool)>,
 }
 
 /// Entry point of the stage process. Never returns.
@@ -77,9 +81,9 @@ enum Never {}
 
 fn stage_inner(ctx: &mut InitContext<'_>) -> Result<Never, String> {
     let _ = nix::sys::prctl::set_dumpable(false);
-    ctx.chan
-        .expect(Msg::CgroupReady, "CgroupReady")
-        .map_err(|e| e.to_string())?;
+    if let Some((cg, born_in_unified)) = ctx.cgroup {
+        cg.join_self(born_in_unified).map_err(|e| e.to_string())?;
+    }
     let plan = ctx.plan;
     let is_exec = ctx.fifo.is_none();
 

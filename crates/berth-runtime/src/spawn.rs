@@ -167,7 +167,8 @@ pub fn create(root: &Root, opts: &CreateOpts<'_>) -> Result<Created> {
     root.save(&st)?;
     berth_sys::set_child_subreaper()?;
     let (parent_chan, child_chan) = sync::pair()?;
-    match berth_sys::fork()? {
+    let (forked, born_in_unified) = fork_stage(use_cgroup.then_some(&cg))?;
+    match forked {
         berth_sys::ForkResult::Child => {
             drop(parent_chan);
             crate::init::stage(InitContext {
@@ -181,6 +182,7 @@ pub fn create(root: &Root, opts: &CreateOpts<'_>) -> Result<Created> {
                 preserve_fds: opts.preserve_fds,
                 join: Vec::new(),
                 seccomp,
+                cgroup: use_cgroup.then_some((&cg, born_in_unified)),
             })
         }
         berth_sys::ForkResult::Parent { child } => {
@@ -189,13 +191,7 @@ pub fn create(root: &Root, opts: &CreateOpts<'_>) -> Result<Created> {
             drop(console);
             let stage = child.as_raw();
             undo.pids.push(stage);
-            // In the cgroup before the stage runs anything: the init and everything
-            // it forks inherit it.
-            if use_cgroup {
-                cg.apply(stage)?;
-            }
-            crate::logging::phase("cgroup applied");
-            parent_chan.send(&Msg::CgroupReady)?;
+            crate::logging::phase("stage forked");
 
             let mut pid = 0;
             let mut pty = None;
@@ -248,6 +244,29 @@ pub fn create(root: &Root, opts: &CreateOpts<'_>) -> Result<Created> {
             Ok(Created { pid, pty })
         }
     }
+}
+
+/// Fork the stage process, born in the cgroup's cgroup2 directory when there is
+/// one and the kernel can (clone3 `CLONE_INTO_CGROUP`); the stage then moves
+/// itself into the v1 hierarchies (`Manager::join_self`). Neither way takes the
+/// kernel's threadgroup lock for writing, as the parent writing the stage's pid
+/// into every `cgroup.procs` would (one RCU grace period per container).
+/// Returns whether the child was born in the cgroup2 directory.
+fn fork_stage(cg: Option<&berth_cgroups::Manager>) -> Result<(berth_sys::ForkResult, bool)> {
+    if let Some(dir) = cg.and_then(|c| c.clone_target()) {
+        let f = fs::File::open(dir).with_context(|| format!("open cgroup {}", dir.display()))?;
+        match berth_sys::fork_into_cgroup(f.as_fd()) {
+            Ok(r) => return Ok((r, true)),
+            // No clone3 or no CLONE_INTO_CGROUP (< 5.7): the stage joins by itself.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOSYS | libc::E2BIG | libc::EINVAL)
+                ) => {}
+            Err(e) => return Err(e).with_context(|| format!("fork into cgroup {}", dir.display())),
+        }
+    }
+    Ok((berth_sys::fork()?, false))
 }
 
 fn remote(e: SyncError, what: &str) -> anyhow::Error {
@@ -360,7 +379,8 @@ pub fn exec(root: &Root, st: &State, plan: &Plan, opts: &ExecOpts<'_>) -> Result
     berth_sys::set_child_subreaper()?;
     let (parent_chan, child_chan) = sync::pair()?;
     let cg = crate::cgroup::manager_of(st);
-    match berth_sys::fork()? {
+    let (forked, born_in_unified) = fork_stage(Some(&cg))?;
+    match forked {
         berth_sys::ForkResult::Child => {
             drop(parent_chan);
             crate::init::stage(InitContext {
@@ -374,24 +394,13 @@ pub fn exec(root: &Root, st: &State, plan: &Plan, opts: &ExecOpts<'_>) -> Result
                 preserve_fds: opts.preserve_fds,
                 join,
                 seccomp,
+                cgroup: Some((&cg, born_in_unified)),
             })
         }
         berth_sys::ForkResult::Parent { child } => {
             drop(child_chan);
             drop(console);
             drop(join);
-            let stage = child.as_raw();
-            let fail = |e: anyhow::Error| -> anyhow::Error {
-                let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
-                let _ = waitpid(child, None);
-                e
-            };
-            if let Err(e) = cg.apply(stage) {
-                return Err(fail(e.into()));
-            }
-            parent_chan
-                .send(&Msg::CgroupReady)
-                .map_err(|e| fail(e.into()))?;
             let mut pid = 0;
             let mut pty = None;
             loop {

@@ -6,8 +6,8 @@
 //!
 //! ```text
 //!  P (berth-runtime create)        S (stage)                    I (init)
-//!  fork S ───────────────────────►
-//!  cgroup.apply(S) ── CgroupReady ►  setns(paths)
+//!  fork S (clone3 into cgroup2) ──►  join v1 cgroups itself ("0" > tasks)
+//!                                    setns(paths)
 //!                  ◄─ MapRequest ──  unshare(USER)      (only for a new userns)
 //!  write uid/gid_map ─ MapDone ───►  setresuid(0)
 //!                                    unshare(rest), fork I ──────►
@@ -34,7 +34,6 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub enum Msg {
-    CgroupReady,
     MapRequest,
     MapDone,
     InitPid {
