@@ -512,6 +512,18 @@ impl Manager {
         }
     }
 
+    /// How many processes the OOM killer has killed in the cgroup: one file read
+    /// (v1 `memory.oom_control`, v2 `memory.events`), where [`Manager::stats`] reads
+    /// every controller. `None` without a memory controller or once the cgroup is gone.
+    pub fn oom_kills(&self) -> Option<u64> {
+        let (dir, file) = match self.paths.layout {
+            Layout::V2 => (self.paths.unified_dir()?, "memory.events"),
+            Layout::V1 | Layout::Hybrid => (self.paths.v1_dir("memory")?, "memory.oom_control"),
+        };
+        let text = cgroupfs::read_opt(dir, file).ok()??;
+        cgroupfs::key(&cgroupfs::flat_keyed(&text), "oom_kill")
+    }
+
     /// Kill whatever is left in the cgroup (SIGKILL), wait until it is empty and remove
     /// it from every hierarchy, child cgroups first. Already gone counts as success.
     pub fn destroy(&self) -> Result<(), CgroupError> {

@@ -6,14 +6,16 @@
 //!                        mount overlay (image layers + upper/work)      ─┐ undo in reverse
 //!                        berth-net attach (netns, veth, nft, /etc files) │ on any failure
 //!                        resolve --user in the image, generate spec      │
-//!                        spawn berth-monitor ─► runtime create ─► "ok <pid>"
+//!                        spawn berth-monitor ─► runtime run --detach ─► "ok <pid>"
+//!                          (create + start in one exec; the process is running,
+//!                          and the monitor holds off its output and exit ...)
 //!                        record: running, pid                           ─┘
-//!                        (hook: the CLI attaches here, before any output)
-//!                        runtime start (execve of the container process)
+//!                        (hook: the CLI attaches here)
+//!                        close the report pipe (... until here: the monitor goes on)
 //! berth-monitor: logs, attach clients, waitpid ─► exit file ─► exec `berth container cleanup ID`
 //!   (unless the attached `berth run` claimed the cleanup on the attach socket and
 //!   reported it done: then the CLI ran `cleanup` itself, one exec of berth fewer)
-//! cleanup: lock; OOM? (cgroup oom_kill); runtime delete; net detach; unmount;
+//! cleanup: lock; OOM? (cgroup oom_kill); runtime delete ∥ (net detach; unmount);
 //!          record: exited(code); then --rm, or the restart policy (with backoff)
 //! ```
 //! Every record change holds the container's lock; name reservation holds the
@@ -21,14 +23,14 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufRead, BufReader};
+use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::events;
-use crate::record::{Container, HostConfig, MountRecord, Records, State, Status};
+use crate::record::{Container, HostConfig, MountRecord, Records, Status};
 use crate::root::Root;
 use crate::runtime::Runtime;
 use crate::spec::{self, SpecInput};
@@ -376,7 +378,7 @@ impl Engine {
             _ => {}
         }
         let mut undo = Undo::new(self, &c);
-        let (pid, monitor_pid) = match self.prepare_and_create(&mut c, &mut undo) {
+        let (pid, monitor_pid, hold) = match self.prepare_and_create(&mut c, &mut undo) {
             Ok(p) => p,
             Err(e) => {
                 c.state.error = e.to_string();
@@ -413,18 +415,9 @@ impl Engine {
                 return Err(e);
             }
         }
-        if let Err(e) = self.runtime_for(&c).start(&c.id) {
-            drop(undo);
-            let _ = self.records().save(&Container {
-                state: State {
-                    status: Status::Exited,
-                    exit_code: 128,
-                    ..c.state.clone()
-                },
-                ..c.clone()
-            });
-            return Err(e);
-        }
+        // The monitor goes on (output, exit) once this end is closed: the record
+        // says running and the attach client, if any, is connected.
+        drop(hold);
         undo.disarm();
         drop(lock);
         events::emit(
@@ -437,12 +430,13 @@ impl Engine {
         Ok(c)
     }
 
-    /// Everything up to `runtime create`; returns the init's and the monitor's pids.
+    /// Everything up to the runtime's `run --detach`; returns the init's and the
+    /// monitor's pids and the monitor's hold (see [`Engine::spawn_monitor`]).
     fn prepare_and_create(
         &self,
         c: &mut Container,
         undo: &mut Undo<'_>,
-    ) -> Result<(i32, i32), EngineError> {
+    ) -> Result<(i32, i32, fs::File), EngineError> {
         let t = Timing::new();
         let id = c.id.clone();
         let dir = self.root.container_dir(&id);
@@ -489,11 +483,11 @@ impl Engine {
             .map_err(|e| EngineError::io("write config.json", e))?;
         t.mark("spec");
 
-        // 4. the monitor, which runs `runtime create` and stays as the parent
-        let pids = self.spawn_monitor(c, &bundle)?;
+        // 4. the monitor, which runs `runtime run --detach` and stays as the parent
+        let started = self.spawn_monitor(c, &bundle)?;
         undo.runtime = true;
-        t.mark("monitor+create");
-        Ok(pids)
+        t.mark("monitor+run");
+        Ok(started)
     }
 
     fn spec_input(
@@ -601,13 +595,22 @@ impl Engine {
         Ok(())
     }
 
-    fn spawn_monitor(&self, c: &Container, bundle: &Path) -> Result<(i32, i32), EngineError> {
+    /// Spawn the monitor, which runs the runtime's `run --detach` (create and start
+    /// in one exec) and reports the init's pid. The container is running when this
+    /// returns, but the monitor holds off reading its output and acting on its exit
+    /// until the returned file (our end of the report pipe) is closed: the caller
+    /// first records the container as running and connects its attach client.
+    fn spawn_monitor(
+        &self,
+        c: &Container,
+        bundle: &Path,
+    ) -> Result<(i32, i32, fs::File), EngineError> {
         let run = self.root.container_run(&c.id);
         let pid_file = run.join("pid");
         let _ = fs::remove_file(&pid_file);
         let rt = self.runtime_for(c);
         fs::create_dir_all(&rt.root).map_err(|e| EngineError::io("create runtime root", e))?;
-        // A stale runtime state (crash) would make `create` refuse the id.
+        // A stale runtime state (crash) would make `run` refuse the id.
         if rt.has_state(&c.id) {
             let _ = rt.delete(&c.id);
         }
@@ -642,6 +645,7 @@ impl Engine {
         if c.config.open_stdin {
             cmd.arg("--stdin");
         }
+        cmd.arg("--hold");
         let me = self.bin_dir.join("berth");
         for a in [
             me.to_string_lossy().into_owned(),
@@ -656,7 +660,7 @@ impl Engine {
             cmd.arg("--exit-command").arg(a);
         }
         cmd.arg("--");
-        cmd.args(rt.create_argv(&c.id, bundle, &pid_file));
+        cmd.args(rt.run_detached_argv(&c.id, bundle, &pid_file));
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -664,8 +668,18 @@ impl Engine {
             .spawn()
             .map_err(|e| EngineError::io(format!("exec {}", monitor.display()), e))?;
         drop(w);
-        let mut line = String::new();
-        let _ = BufReader::new(fs::File::from(r)).read_line(&mut line);
+        // One line, read byte by byte so nothing past it is consumed: the pipe
+        // stays ours to close (the monitor's hold).
+        let mut report = fs::File::from(r);
+        let mut line = Vec::new();
+        let mut b = [0u8; 1];
+        while let Ok(1) = report.read(&mut b) {
+            if b[0] == b'\n' {
+                break;
+            }
+            line.push(b[0]);
+        }
+        let line = String::from_utf8_lossy(&line);
         // The monitor stays alive; reap it if it already failed.
         let _ = child.try_wait();
         let line = line.trim();
@@ -673,7 +687,7 @@ impl Engine {
             let pid = pid
                 .parse()
                 .map_err(|_| EngineError::Invalid(format!("monitor reported a bad pid {pid:?}")))?;
-            return Ok((pid, child.id() as i32));
+            return Ok((pid, child.id() as i32, report));
         }
         let _ = child.wait();
         let msg = line
@@ -790,17 +804,24 @@ impl Engine {
     /// network, rootfs mount. Idempotent.
     /// Each step is skipped when there is nothing to undo (each costs an exec
     /// or a lock): `cleanup` has usually done it all before `rm` asks again.
+    /// The runtime's delete runs while this process detaches the network and
+    /// unmounts the rootfs: none of the three depends on another.
     fn teardown(&self, c: &Container) {
         let rt = self.runtime_for(c);
-        if rt.has_state(&c.id) {
-            let _ = rt.delete(&c.id);
-        }
+        let deleting = if rt.has_state(&c.id) {
+            rt.spawn_delete(&c.id).ok()
+        } else {
+            None
+        };
         if !c.network.netns.is_empty() || !c.network.endpoints.is_empty() {
             let _ = crate::network::detach(self, c);
         }
         let rootfs = self.rootfs(&c.id);
         if is_mount_point(&rootfs) {
             let _ = berth_image::snapshot::unmount(&rootfs);
+        }
+        if let Some(d) = deleting {
+            let _ = d.wait();
         }
     }
 
@@ -1493,11 +1514,7 @@ fn oom_killed(id: &str) -> bool {
     let Ok(m) = berth_cgroups::Manager::new(&h, Some(&path), id) else {
         return false;
     };
-    m.stats()
-        .ok()
-        .and_then(|s| s.memory)
-        .map(|m| m.oom_kill > 0)
-        .unwrap_or(false)
+    m.oom_kills().is_some_and(|n| n > 0)
 }
 
 fn swap_accounting() -> bool {

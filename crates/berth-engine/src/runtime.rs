@@ -4,7 +4,7 @@
 //! tests can tell engine bugs from runtime bugs.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 use crate::EngineError;
 
@@ -28,14 +28,16 @@ impl Runtime {
         c
     }
 
-    /// The argv for `create`, handed to the monitor (which runs it so the
-    /// container's init becomes the monitor's child).
-    pub fn create_argv(&self, id: &str, bundle: &Path, pid_file: &Path) -> Vec<String> {
+    /// The argv for `run --detach` (create and start in one exec), handed to the
+    /// monitor, which runs it so the container's init becomes its child.
+    /// runc, crun and berth-runtime all take these flags.
+    pub fn run_detached_argv(&self, id: &str, bundle: &Path, pid_file: &Path) -> Vec<String> {
         vec![
             self.binary.to_string_lossy().into_owned(),
             "--root".into(),
             self.root.to_string_lossy().into_owned(),
-            "create".into(),
+            "run".into(),
+            "--detach".into(),
             "--bundle".into(),
             bundle.to_string_lossy().into_owned(),
             "--pid-file".into(),
@@ -66,10 +68,6 @@ impl Runtime {
         self.root.join(id).exists()
     }
 
-    pub fn start(&self, id: &str) -> Result<(), EngineError> {
-        self.run("start", &["start", id]).map(drop)
-    }
-
     pub fn kill(&self, id: &str, signal: i32) -> Result<(), EngineError> {
         self.run("kill", &["kill", id, &signal.to_string()])
             .map(drop)
@@ -78,17 +76,22 @@ impl Runtime {
     /// `delete --force`: idempotent from the engine's point of view (an id the
     /// runtime does not know is already deleted).
     pub fn delete(&self, id: &str) -> Result<(), EngineError> {
-        match self.run("delete", &["delete", "--force", id]) {
-            Ok(_) => Ok(()),
-            Err(EngineError::Runtime { message, .. })
-                if message.contains("does not exist")
-                    || message.contains("not exist")
-                    || message.contains("not found") =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
+        self.spawn_delete(id)?.wait()
+    }
+
+    /// [`Runtime::delete`] started and not waited for, so the caller can undo
+    /// other things (network, rootfs mount) while the runtime removes its cgroups
+    /// and state: an exec and a dozen rmdirs off the exit path.
+    pub fn spawn_delete(&self, id: &str) -> Result<Deleting, EngineError> {
+        let child = self
+            .command()
+            .args(["delete", "--force", id])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| EngineError::io(format!("exec {}", self.binary.display()), e))?;
+        Ok(Deleting(child))
     }
 
     pub fn pause(&self, id: &str) -> Result<(), EngineError> {
@@ -110,6 +113,32 @@ impl Runtime {
         serde_json::from_slice(&out.stdout).map_err(|e| EngineError::Runtime {
             op: "ps".into(),
             message: format!("bad output: {e}"),
+        })
+    }
+}
+
+/// A `delete` in flight ([`Runtime::spawn_delete`]).
+pub struct Deleting(Child);
+
+impl Deleting {
+    pub fn wait(self) -> Result<(), EngineError> {
+        let out = self
+            .0
+            .wait_with_output()
+            .map_err(|e| EngineError::io("wait for the runtime's delete", e))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let message = message(&out);
+        if message.contains("does not exist")
+            || message.contains("not exist")
+            || message.contains("not found")
+        {
+            return Ok(());
+        }
+        Err(EngineError::Runtime {
+            op: "delete".into(),
+            message,
         })
     }
 }

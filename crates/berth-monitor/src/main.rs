@@ -1,6 +1,6 @@
 //! berth-monitor: the tiny parent of one container (the role conmon plays).
 //!
-//! It starts the OCI runtime's `create`, becomes the container's parent (it is a
+//! It starts the OCI runtime's `create` (or `run --detach`), becomes the container's parent (it is a
 //! child subreaper, so the init is reparented to it when `create` exits), and
 //! then does only four things until the container exits:
 //!   1. holds the container's stdio (pipes, or the pty master received over the
@@ -15,7 +15,13 @@
 //! RSS): no allocator-heavy crates, no threads, one poll loop.
 //!
 //! Protocol on --report-fd (to the engine that spawned us): one line, `ok <pid>` after a
-//! successful create, or `err <message>`.
+//! successful create, or `err <message>`. The runtime command may be `create` (the
+//! container waits for a `start`) or `run --detach` (create and start in one exec of
+//! the runtime, one fewer per container). With `--hold`, after `ok` the monitor
+//! waits until the engine closes its end of the pipe — the record is saved and the
+//! attach client (and its cleanup claim) connected — before it reads the
+//! container's output or acts on its exit, so an attached `berth run` misses no
+//! output and no early exit even though the container is already running.
 //!
 //! Frames (both directions): `[kind u8][0 0 0][len u32 BE][payload]`.
 //! monitor → client: kind 1 stdout, 2 stderr, 0xFE exit (payload i32 BE).
@@ -61,6 +67,9 @@ struct Args {
     stdin: bool,
     pid_file: PathBuf,
     report_fd: Option<i32>,
+    /// After reporting, wait until the engine closes its end of the report pipe
+    /// before touching the container's output or exit (see the module docs).
+    hold: bool,
     exit_command: Vec<String>,
     runtime: Vec<String>,
 }
@@ -77,6 +86,7 @@ fn parse_args() -> Result<Args, String> {
         stdin: false,
         pid_file: PathBuf::new(),
         report_fd: None,
+        hold: false,
         exit_command: Vec::new(),
         runtime: Vec::new(),
     };
@@ -96,6 +106,7 @@ fn parse_args() -> Result<Args, String> {
             "--report-fd" => a.report_fd = Some(val()?.parse().map_err(|_| "bad --report-fd")?),
             "--tty" => a.tty = true,
             "--stdin" => a.stdin = true,
+            "--hold" => a.hold = true,
             "--exit-command" => a.exit_command.push(val()?),
             "--" => {
                 a.runtime = it.by_ref().collect();
@@ -303,6 +314,9 @@ fn run(args: &Args, report: &mut Option<File>) -> Result<(i32, bool), String> {
         .map_err(|_| "bad pid file".to_string())?;
     if let Some(r) = report.as_mut() {
         let _ = writeln!(r, "ok {pid}");
+        if args.hold {
+            wait_reader_gone(r);
+        }
     }
     *report = None;
 
@@ -399,11 +413,16 @@ fn run(args: &Args, report: &mut Option<File>) -> Result<(i32, bool), String> {
         if ready[1] {
             while let Ok((s, _)) = listener.accept() {
                 set_nonblocking(s.as_fd());
-                clients.push(Client {
+                let mut c = Client {
                     stream: s,
                     inbuf: Vec::new(),
                     claimed: false,
-                });
+                };
+                // What it sent before connecting counts now: a claim sent before
+                // the exit must be seen before the exit is acted on.
+                if serve_client(&mut c, &mut buf, &output, &mut stdin_w) {
+                    clients.push(c);
+                }
             }
         }
         for (i, kind) in kinds.iter().enumerate().skip(2) {
@@ -432,42 +451,10 @@ fn run(args: &Args, report: &mut Option<File>) -> Result<(i32, bool), String> {
         }
         let mut drop_clients = Vec::new();
         for (ci, c) in clients.iter_mut().enumerate() {
-            if !ready.get(first_client + ci).copied().unwrap_or(false) {
-                continue;
-            }
-            match c.stream.read(&mut buf) {
-                Ok(0) => drop_clients.push(ci),
-                Ok(n) => {
-                    c.inbuf.extend_from_slice(&buf[..n]);
-                    while let Some((kind, payload)) = take_frame(&mut c.inbuf) {
-                        match kind {
-                            FRAME_STDIN => match &mut output {
-                                Output::Pty(Some(m)) => {
-                                    let _ = write_blocking(m, &payload);
-                                }
-                                _ => {
-                                    if let Some(w) = stdin_w.as_mut() {
-                                        if write_blocking(w, &payload).is_err() {
-                                            stdin_w = None;
-                                        }
-                                    }
-                                }
-                            },
-                            FRAME_RESIZE if payload.len() == 4 => {
-                                if let Output::Pty(Some(m)) = &output {
-                                    let rows = u16::from_be_bytes([payload[0], payload[1]]);
-                                    let cols = u16::from_be_bytes([payload[2], payload[3]]);
-                                    let _ = berth_sys::set_window_size(m.as_fd(), rows, cols);
-                                }
-                            }
-                            FRAME_CLOSE_STDIN => stdin_w = None,
-                            FRAME_CLAIM_CLEANUP => c.claimed = true,
-                            _ => {}
-                        }
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(_) => drop_clients.push(ci),
+            if ready.get(first_client + ci).copied().unwrap_or(false)
+                && !serve_client(c, &mut buf, &output, &mut stdin_w)
+            {
+                drop_clients.push(ci);
             }
         }
         for ci in drop_clients.into_iter().rev() {
@@ -491,6 +478,63 @@ fn run(args: &Args, report: &mut Option<File>) -> Result<(i32, bool), String> {
     drop(clients);
     let _ = fs::remove_file(&attach_path);
     Ok((code, cleaned))
+}
+
+/// Read what a client sent and act on each complete frame; false when it is gone.
+fn serve_client(
+    c: &mut Client,
+    buf: &mut [u8],
+    output: &Output,
+    stdin_w: &mut Option<File>,
+) -> bool {
+    match c.stream.read(buf) {
+        Ok(0) => false,
+        Ok(n) => {
+            c.inbuf.extend_from_slice(&buf[..n]);
+            while let Some((kind, payload)) = take_frame(&mut c.inbuf) {
+                match kind {
+                    FRAME_STDIN => match output {
+                        Output::Pty(Some(m)) => {
+                            let _ = write_blocking(&mut &*m, &payload);
+                        }
+                        _ => {
+                            if let Some(w) = stdin_w.as_mut() {
+                                if write_blocking(w, &payload).is_err() {
+                                    *stdin_w = None;
+                                }
+                            }
+                        }
+                    },
+                    FRAME_RESIZE if payload.len() == 4 => {
+                        if let Output::Pty(Some(m)) = output {
+                            let rows = u16::from_be_bytes([payload[0], payload[1]]);
+                            let cols = u16::from_be_bytes([payload[2], payload[3]]);
+                            let _ = berth_sys::set_window_size(m.as_fd(), rows, cols);
+                        }
+                    }
+                    FRAME_CLOSE_STDIN => *stdin_w = None,
+                    FRAME_CLAIM_CLEANUP => c.claimed = true,
+                    _ => {}
+                }
+            }
+            true
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
+        Err(_) => false,
+    }
+}
+
+/// `--hold`: sleep until the engine closes the read end of the report pipe
+/// (POLLERR on our write end), which it does once the container's record is
+/// saved and its attach client, if any, is connected — or when it dies.
+fn wait_reader_gone(report: &File) {
+    loop {
+        let mut p = [PollFd::new(report.as_fd(), PollFlags::empty())];
+        match poll(&mut p, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ => return,
+        }
+    }
 }
 
 /// Block until the client sends FRAME_CLEANUP_DONE (true) or goes away (false).
