@@ -338,6 +338,11 @@ fn run(args: &Args, report: &mut Option<File>) -> Result<(i32, bool), String> {
         set_nonblocking(m.as_fd());
     }
     let mut buf = vec![0u8; 32 * 1024];
+    // From here on the monitor only polls, copies and reaps: the code that got it
+    // here (argument parsing, spawning the runtime, most of libc and std) need not
+    // stay mapped for the container's lifetime. Its RSS drops by most of the
+    // binary's size; what it runs next faults back in from the page cache.
+    let _ = berth_sys::release_code_pages();
     loop {
         // After the init exits, give the pipes a moment to drain, then stop.
         let open_outputs = match &output {

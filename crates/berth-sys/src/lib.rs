@@ -312,6 +312,66 @@ pub fn own_fd(fd: RawFd) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
+/// Unmap this process's resident code pages (`MADV_DONTNEED` on every executable
+/// file mapping: the binary's and its libraries' text), so a long-lived process
+/// keeps only the code it runs afterwards. Only mappings without a single private
+/// (copied-on-write) page are touched — a text relocation or a debugger's
+/// breakpoint would have made one, and dropping it would revert the code — so
+/// what is dropped is exactly the file's content, mapped back from the page
+/// cache by a minor fault when used again. Writable and RELRO mappings are never
+/// executable and are left alone, as is the kernel's [vdso]. Returns the bytes
+/// released from the page tables (not all of them were resident).
+pub fn release_code_pages() -> io::Result<usize> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps")?;
+    // (start, end, executable file mapping, anonymous kB)
+    let mut maps: Vec<(usize, usize, bool, u64)> = Vec::new();
+    for line in smaps.lines() {
+        if let Some(kb) = line.strip_prefix("Anonymous:") {
+            if let Some(m) = maps.last_mut() {
+                m.3 = kb
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse()
+                    .unwrap_or(u64::MAX);
+            }
+            continue;
+        }
+        let mut f = line.split_whitespace();
+        let (Some(range), Some(perms)) = (f.next(), f.next()) else {
+            continue;
+        };
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+        else {
+            continue; // a "Key: value" line
+        };
+        let path = f.nth(3).unwrap_or("");
+        // Unknown until its Anonymous line: assume the worst.
+        let read_only = perms == "r-xp" || perms == "r--p";
+        maps.push((start, end, read_only && path.starts_with('/'), u64::MAX));
+    }
+    let mut released = 0;
+    for (start, end, code, anon_kb) in maps {
+        if !code || anon_kb != 0 {
+            continue;
+        }
+        // SAFETY: [start, end) is a whole private, read-only, executable file
+        // mapping of this process as the kernel listed it, with no anonymous
+        // (modified) page; MADV_DONTNEED only drops its page-table entries, and
+        // the next access maps the same file contents back — including the page
+        // this call returns to.
+        let r =
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+        if r == 0 {
+            released += end - start;
+        }
+    }
+    Ok(released)
+}
+
 /// Exit this process immediately, without running destructors or atexit handlers.
 /// Used by forked children whose parent owns the shared state.
 pub fn exit_now(code: i32) -> ! {
