@@ -804,9 +804,15 @@ impl Engine {
     /// network, rootfs mount. Idempotent.
     /// Each step is skipped when there is nothing to undo (each costs an exec
     /// or a lock): `cleanup` has usually done it all before `rm` asks again.
-    /// The runtime's delete runs while this process detaches the network and
-    /// unmounts the rootfs: none of the three depends on another.
     fn teardown(&self, c: &Container) {
+        self.teardown_with(c, || ());
+    }
+
+    /// [`Engine::teardown`], with the runtime's delete (an exec and a dozen cgroup
+    /// rmdirs) running while this process detaches the network, unmounts the
+    /// rootfs and then does `meanwhile` (record writes, removing directories):
+    /// nothing of the one depends on the other.
+    fn teardown_with(&self, c: &Container, meanwhile: impl FnOnce()) {
         let rt = self.runtime_for(c);
         let deleting = if rt.has_state(&c.id) {
             rt.spawn_delete(&c.id).ok()
@@ -820,6 +826,7 @@ impl Engine {
         if is_mount_point(&rootfs) {
             let _ = berth_image::snapshot::unmount(&rootfs);
         }
+        meanwhile();
         if let Some(d) = deleting {
             let _ = d.wait();
         }
@@ -855,17 +862,18 @@ impl Engine {
         let t = Timing::new();
         let lock = self.records().lock(id)?;
         let mut c = self.records().load(id)?;
+        let running = c.clone();
         let exit = self.root.container_run(id).join("exit");
         let (code, finished) = read_exit(&exit).unwrap_or((255, crate::time::now()));
         let oom = oom_killed(&c.id);
         t.mark("cleanup: oom");
-        self.teardown(&c);
-        t.mark("cleanup: teardown");
+        // `--rm` goes straight on to remove: the record says so and the files go
+        // while the runtime deletes its state (one record write, a rename over the
+        // old one, and a whole `rm` less on the exit path).
+        let auto_remove = c.host_config.auto_remove;
         c.network.netns.clear();
         c.network.endpoints.clear();
-        // `--rm` goes straight on to remove: record that state now, one record
-        // write (a rename over the old one: 2-9 ms on this loaded ext4) less.
-        c.state.status = if c.host_config.auto_remove {
+        c.state.status = if auto_remove {
             Status::Removing
         } else {
             Status::Exited
@@ -874,7 +882,16 @@ impl Engine {
         c.state.oom_killed = oom;
         c.state.finished_at = finished;
         c.state.pid = 0;
-        self.records().save(&c)?;
+        let mut saved = Ok(());
+        let mut removed = Ok(());
+        self.teardown_with(&running, || {
+            saved = self.records().save(&c);
+            if auto_remove && saved.is_ok() {
+                removed = self.remove_files(&c);
+            }
+        });
+        t.mark("cleanup: teardown");
+        saved?;
         if oom {
             events::emit(
                 &self.root,
@@ -895,12 +912,12 @@ impl Engine {
                 ("exitCode", &code.to_string()),
             ],
         );
-        t.mark("cleanup: record");
-        if c.host_config.auto_remove {
+        if auto_remove {
+            removed?;
+            self.finish_remove(&c, true);
             drop(lock);
-            let r = self.remove(id, true, true);
             t.mark("cleanup: remove");
-            return r;
+            return Ok(());
         }
         if !self.should_restart(&c) {
             return Ok(());
@@ -1079,12 +1096,23 @@ impl Engine {
             let _ = self.records().save(&c);
         }
         self.teardown(&c);
+        self.remove_files(&c)?;
+        self.finish_remove(&c, volumes);
+        Ok(())
+    }
+
+    /// The container's directories: run state, sockets, then the record's own
+    /// (its removal is what makes the container gone).
+    fn remove_files(&self, c: &Container) -> Result<(), EngineError> {
         let dir = self.root.container_dir(&c.id);
-        let run = self.root.container_run(&c.id);
-        let _ = fs::remove_dir_all(&run);
+        let _ = fs::remove_dir_all(self.root.container_run(&c.id));
         let _ = fs::remove_dir_all(self.socket_dir(&c.id));
         fs::remove_dir_all(&dir)
-            .map_err(|e| EngineError::io(format!("remove {}", dir.display()), e))?;
+            .map_err(|e| EngineError::io(format!("remove {}", dir.display()), e))
+    }
+
+    /// After the files: anonymous volumes (with `-v`) and the destroy event.
+    fn finish_remove(&self, c: &Container, volumes: bool) {
         if volumes {
             for m in &c.host_config.mounts {
                 if m.kind == "volume"
@@ -1105,7 +1133,6 @@ impl Engine {
             &c.id,
             &[("name", &c.name), ("image", &c.config.image)],
         );
-        Ok(())
     }
 
     pub fn pause(&self, key: &str, pause: bool) -> Result<(), EngineError> {
