@@ -357,12 +357,13 @@ def berth_phases(e, extra, runs):
                 if name not in order:
                     order.append(name)
                 phases.setdefault(name, []).append(float(m.group(2)))
-        if order:
-            phases.setdefault("(total of the phases)", [])
-            last = [ln for ln in r.stderr.splitlines() if PHASE_RE.match(ln.strip())]
-            if last:
-                phases["(total of the phases)"].append(
-                    float(PHASE_RE.match(last[-1].strip()).group(3)))
+        # The start and the exit cleanup time themselves separately (each line's
+        # "total" restarts with the cleanup), so the total is the sum of the phases.
+        marks = [PHASE_RE.match(ln.strip()) for ln in r.stderr.splitlines()]
+        marks = [m for m in marks if m]
+        if marks:
+            phases.setdefault("(total of the phases)", []).append(
+                sum(float(m.group(2)) for m in marks))
     return phases, walls, order
 
 
