@@ -96,6 +96,30 @@ fn user_namespace_fd_rejects_a_map_the_kernel_refuses() {
     assert!(berth_sys::user_namespace_fd(bad, "0 100000 10\n").is_err());
 }
 
+/// Concurrent calls (the engine's and the store's threads may make them) each
+/// finish: their helper children must not wait on one another. A child that
+/// waited for EOF on its pipe held a fork-copy of the other call's write end,
+/// and two calls then hung forever (seen in CI: 7 minutes, killed by hand).
+#[test]
+fn user_namespace_fd_from_many_threads_at_once() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let threads = 8;
+    for t in 0..threads {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for i in 0..25u32 {
+                let map = format!("0 {} 1000\n", HOST + (t * 25 + i) * 1000);
+                berth_sys::user_namespace_fd(&map, &map).expect("user namespace fd");
+            }
+            let _ = tx.send(t);
+        });
+    }
+    for _ in 0..threads {
+        rx.recv_timeout(std::time::Duration::from_secs(60))
+            .expect("every thread's user namespaces within a minute (no deadlock)");
+    }
+}
+
 /// Host fact the snapshot relies on for its fast path (Linux >= 6.13): overlayfs
 /// takes a detached idmapped mount as a `lowerdir+` fd, so nothing is attached.
 #[test]

@@ -763,13 +763,14 @@ pub fn fsconfig_set_fd(fsfd: BorrowedFd<'_>, key: &str, fd: BorrowedFd<'_>) -> i
 /// [`mount_setattr_idmap`]. Needs CAP_SETUID/CAP_SETGID over the host ids named.
 ///
 /// A namespace needs a process to be created in: a child made with
-/// clone(CLONE_NEWUSER) that only waits for EOF on a pipe and exits. It is a raw
-/// clone without CLONE_VM (a fork), sound in a multi-threaded caller because the
-/// child calls nothing but close(2), read(2) and _exit(2), all async-signal-safe
-/// and allocation-free. The namespace lives on through the returned fd.
+/// clone(CLONE_NEWUSER) that sleeps in pause(2) until this call has the
+/// namespace's fd and SIGKILLs it. It is a raw clone without CLONE_VM (a fork),
+/// sound in a multi-threaded caller because the child calls nothing but
+/// prctl(2) and pause(2), async-signal-safe and allocation-free. The child must
+/// not wait on anything another thread's child could hold: it once waited for
+/// EOF on a pipe, and two concurrent calls each forked a copy of the other's
+/// write end, so each child waited for the other forever.
 pub fn user_namespace_fd(uid_map: &str, gid_map: &str) -> io::Result<OwnedFd> {
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
-    let (r_raw, w_raw) = (r.as_raw_fd(), w.as_raw_fd());
     // SAFETY: a fork-like clone (no CLONE_VM, no new stack: the child runs on a
     // copy-on-write copy of this stack). The child branch below only makes raw
     // syscalls and never returns, so no Rust state, lock or allocator is used there.
@@ -787,30 +788,24 @@ pub fn user_namespace_fd(uid_map: &str, gid_map: &str) -> io::Result<OwnedFd> {
         return Err(io::Error::last_os_error());
     }
     if ret == 0 {
-        // SAFETY: in the child: close our copy of the write end, then block until
-        // the parent closes its copy (EOF), then leave without running any destructor.
+        // SAFETY: in the child: die with the thread that made us (if it dies
+        // before killing us), then sleep until killed; never returns.
         unsafe {
-            libc::close(w_raw);
-            let mut b = 0u8;
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
             loop {
-                let n = libc::read(r_raw, &mut b as *mut u8 as *mut libc::c_void, 1);
-                if n >= 0 || *libc::__errno_location() != libc::EINTR {
-                    break;
-                }
+                libc::pause();
             }
-            libc::_exit(0)
         }
     }
-    let pid = ret as libc::pid_t;
+    let pid = Pid::from_raw(ret as libc::pid_t);
     let result = (|| {
         std::fs::write(format!("/proc/{pid}/uid_map"), uid_map)?;
         std::fs::write(format!("/proc/{pid}/gid_map"), gid_map)?;
         std::fs::File::open(format!("/proc/{pid}/ns/user")).map(OwnedFd::from)
     })();
-    // The child exits on EOF; reap it whatever happened above.
-    drop(w);
-    drop(r);
-    let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+    // The namespace lives on through the fd; the child has done its part.
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(pid, None);
     result
 }
 
