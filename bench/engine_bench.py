@@ -116,6 +116,24 @@ def ratio(a, b):
 # ---------------------------------------------------------------- engines
 
 
+def spawn_dockerd(work, host):
+    """A private dockerd (own config, data and exec root, pidfile, socket `host`; no
+    bridge, iptables or forwarding of its own) in its own session; returns the process
+    and its log file. The caller waits for it to answer."""
+    cfg = os.path.join(work, "daemon.json")
+    with open(cfg, "w") as f:
+        f.write("{}\n")
+    log = open(os.path.join(work, "dockerd.log"), "w")
+    proc = subprocess.Popen(
+        ["dockerd", "--config-file", cfg, "--data-root", os.path.join(work, "docker"),
+         "--exec-root", os.path.join(work, "dexec"),
+         "--pidfile", os.path.join(work, "docker.pid"), "-H", host,
+         "--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-forward=false",
+         "--ip-masq=false", "--storage-driver", "overlay2"],
+        stdout=log, stderr=log, start_new_session=True)
+    return proc, log
+
+
 class Env:
     """The private installation of all three engines under one work dir."""
 
@@ -183,17 +201,7 @@ class Env:
               self.docker_env, "docker network create")
 
     def start_dockerd(self):
-        cfg = os.path.join(self.work, "daemon.json")
-        with open(cfg, "w") as f:
-            f.write("{}\n")
-        log = open(os.path.join(self.work, "dockerd.log"), "w")
-        self.dockerd = subprocess.Popen(
-            ["dockerd", "--config-file", cfg, "--data-root", os.path.join(self.work, "docker"),
-             "--exec-root", os.path.join(self.work, "dexec"),
-             "--pidfile", os.path.join(self.work, "docker.pid"), "-H", self.docker_sock,
-             "--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-forward=false",
-             "--ip-masq=false", "--storage-driver", "overlay2"],
-            stdout=log, stderr=log, start_new_session=True)
+        self.dockerd, log = spawn_dockerd(self.work, self.docker_sock)
         for _ in range(150):
             if subprocess.run(self.docker + ["info"], env=self.docker_env,
                               capture_output=True).returncode == 0:
@@ -303,23 +311,17 @@ class Subject:
 def subjects_for(e):
     b, p, d = e.berth, e.podman, e.docker
     img = ["busybox", "true"]
-    if e.only_berth:
-        return [
-            Subject("exec /bin/true (floor)", ["/bin/true"]),
-            Subject("berth", b + ["run", "--rm"] + img, e.berth_env),
-            Subject("berth --network none", b + ["run", "--rm", "--network", "none"] + img,
-                    e.berth_env),
-            Subject("berth --network none --runtime runc",
-                    b + ["run", "--rm", "--network", "none", "--runtime", "runc"] + img,
-                    e.berth_env),
-        ]
-    return [
+    berth = [
         Subject("exec /bin/true (floor)", ["/bin/true"]),
         Subject("berth", b + ["run", "--rm"] + img, e.berth_env),
         Subject("berth --network none", b + ["run", "--rm", "--network", "none"] + img,
                 e.berth_env),
         Subject("berth --network none --runtime runc",
                 b + ["run", "--rm", "--network", "none", "--runtime", "runc"] + img, e.berth_env),
+    ]
+    if e.only_berth:
+        return berth
+    return berth + [
         Subject("podman --network none",
                 p + ["run", "--rm", "--runtime", "runc"] + ULIMITS + ["--network", "none"] + img),
         Subject("podman bridge",

@@ -49,7 +49,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from engine_bench import ULIMITS, nft_tables, remove_netavark_tables  # noqa: E402
+from engine_bench import (ULIMITS, nft_tables, remove_netavark_tables,  # noqa: E402
+                          spawn_dockerd)
 
 
 def sh(*args, **kw):
@@ -121,17 +122,7 @@ class Peers:
                               text=True, **kw)
 
     def start_docker(self, tar):
-        cfg = os.path.join(self.work, "daemon.json")
-        with open(cfg, "w") as f:
-            f.write("{}\n")
-        log = open(os.path.join(self.work, "dockerd.log"), "w")
-        self.dockerd = subprocess.Popen(
-            ["dockerd", "--config-file", cfg, "--data-root", os.path.join(self.work, "docker"),
-             "--exec-root", os.path.join(self.work, "dexec"),
-             "--pidfile", os.path.join(self.work, "docker.pid"), "-H", self.sock,
-             "--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-forward=false",
-             "--ip-masq=false", "--storage-driver", "overlay2"],
-            stdout=log, stderr=log, start_new_session=True)
+        self.dockerd, log = spawn_dockerd(self.work, self.sock)
         for _ in range(150):
             if self.docker("info").returncode == 0:
                 break

@@ -221,6 +221,19 @@ mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
 
+    fn container(id: &str, name: &str) -> ContainerRecord {
+        ContainerRecord {
+            id: id.into(),
+            name: name.into(),
+            hostname: name.into(),
+            netns: None,
+            etc_dir: None,
+            endpoints: vec![],
+            ports: vec![],
+            add_hosts: vec![],
+        }
+    }
+
     fn network(name: &str) -> NetworkRecord {
         NetworkRecord {
             name: name.into(),
@@ -243,19 +256,9 @@ mod tests {
             let mut n = network("app");
             n.leases.insert(Ipv4Addr::new(10, 201, 0, 2), "ctr1".into());
             st.state.networks.insert("app".into(), n);
-            st.state.containers.insert(
-                "ctr1".into(),
-                ContainerRecord {
-                    id: "ctr1".into(),
-                    name: "web".into(),
-                    hostname: "web".into(),
-                    netns: None,
-                    etc_dir: None,
-                    endpoints: vec![],
-                    ports: vec![],
-                    add_hosts: vec![],
-                },
-            );
+            st.state
+                .containers
+                .insert("ctr1".into(), container("ctr1", "web"));
             st.save_unsynced().expect("save");
         }
         let on_disk = fs::read_to_string(disk.join("state.json")).expect("disk");
@@ -279,19 +282,9 @@ mod tests {
         // a reboot empties the runtime dir: networks stay, containers go
         {
             let mut st = LockedState::open_split(&disk, &run).expect("reopen");
-            st.state.containers.insert(
-                "ctr2".into(),
-                ContainerRecord {
-                    id: "ctr2".into(),
-                    name: String::new(),
-                    hostname: String::new(),
-                    netns: None,
-                    etc_dir: None,
-                    endpoints: vec![],
-                    ports: vec![],
-                    add_hosts: vec![],
-                },
-            );
+            st.state
+                .containers
+                .insert("ctr2".into(), container("ctr2", ""));
             st.save().expect("save");
         }
         fs::remove_dir_all(&run).expect("reboot");
@@ -308,19 +301,9 @@ mod tests {
         {
             let mut st = LockedState::open(&disk).expect("open");
             st.state.networks.insert("app".into(), network("app"));
-            st.state.containers.insert(
-                "old".into(),
-                ContainerRecord {
-                    id: "old".into(),
-                    name: String::new(),
-                    hostname: String::new(),
-                    netns: None,
-                    etc_dir: None,
-                    endpoints: vec![],
-                    ports: vec![],
-                    add_hosts: vec![],
-                },
-            );
+            st.state
+                .containers
+                .insert("old".into(), container("old", ""));
             st.save().expect("save");
         }
         let st = LockedState::open_split(&disk, &tmp.path().join("run")).expect("split");
