@@ -633,13 +633,13 @@ impl Net {
                 });
             }
             let interface = format!("eth{}", rec.endpoints.len());
+            let bridge = &network(&st.state, &ep.network)?.bridge;
             rec.endpoints.push(endpoint_record(
-                &req.container_id,
                 &ep.network,
+                bridge,
                 interface,
                 ip,
                 &ep.aliases,
-                nonce(),
             ));
         }
         let id = req.container_id.clone();
@@ -674,6 +674,8 @@ impl Net {
             added?;
             self.update_firewall(&mut st, &container_ports(&rec), &[], false)?;
             timing::mark("firewall");
+            self.shortcuts(&st.state, &id, &rec.endpoints, &[]);
+            timing::mark("shortcuts");
             self.write_etc(&st.state, &id, req)?;
             self.update_peer_hosts(&st.state, &id, &rec.endpoints);
             timing::mark("etc files");
@@ -751,6 +753,9 @@ impl Net {
             return errors;
         };
         let unpin = !wait_links && rec.netns.is_some();
+        // While the veths exist (the shortcut elements are named by ifindex).
+        self.shortcuts(&st.state, id, &[], &rec.endpoints);
+        timing::mark("shortcuts");
         for ep in &rec.endpoints {
             if unpin {
                 st.state.releasing.push(ReleasingEndpoint {
@@ -837,12 +842,11 @@ impl Net {
             })
             .unwrap_or(0);
         let ep = endpoint_record(
-            container_id,
             network_name,
+            &network(&st.state, network_name)?.bridge,
             format!("eth{n}"),
             ip,
             aliases,
-            nonce(),
         );
         let first = rec.endpoints.is_empty();
         if let Some(r) = st.state.containers.get_mut(container_id) {
@@ -861,6 +865,7 @@ impl Net {
                     .unwrap_or_default();
                 self.update_firewall(&mut st, &now, &[], false)?;
             }
+            self.shortcuts(&st.state, container_id, std::slice::from_ref(&ep), &[]);
             self.rewrite_hosts(&st.state, container_id);
             self.update_peer_hosts(&st.state, container_id, std::slice::from_ref(&ep));
             Ok(())
@@ -901,6 +906,7 @@ impl Net {
         let before = container_ports(rec);
         let ep = rec.endpoints.remove(pos);
         let after = container_ports(rec);
+        self.shortcuts(&st.state, container_id, &[], std::slice::from_ref(&ep));
         self.driver.remove_endpoint(&ep)?;
         release_lease(&mut st.state, network_name, ep.ip, container_id);
         self.save_fast(&st)?;
@@ -1081,7 +1087,7 @@ impl Net {
             "{}:{:016x}",
             boot_id(),
             // The layout version makes an upgraded berth re-install its table once.
-            fnv1a(format!("v2{:?}{}", rules.networks, self.options.table).as_bytes())
+            fnv1a(format!("v3{:?}{}", rules.networks, self.options.table).as_bytes())
         );
         if force || st.state.firewall_applied.as_deref() != Some(fingerprint.as_str()) {
             self.firewall.apply(&rules)?;
@@ -1092,6 +1098,15 @@ impl Net {
             self.firewall.apply(&rules)?;
         }
         Ok(())
+    }
+
+    /// Adds and removes same-network shortcuts (see `firewall`) for endpoints
+    /// of container `id`. Best effort: without one, frames take the bridge.
+    fn shortcuts(&self, st: &State, id: &str, add: &[EndpointRecord], remove: &[EndpointRecord]) {
+        let add = shortcut_endpoints(st, id, add);
+        let remove = shortcut_endpoints(st, id, remove);
+        // An error leaves the slower path through the bridge, which works.
+        let _ = self.firewall.shortcut(&add, &remove);
     }
 
     fn write_etc(&self, st: &State, id: &str, req: &AttachRequest) -> Result<(), NetError> {
@@ -1264,22 +1279,24 @@ fn release_lease(st: &mut State, network: &str, ip: Ipv4Addr, id: &str) {
     }
 }
 
-/// The record of a new endpoint. The host veth name mixes in `salt` (fresh per
-/// attach) because the previous incarnation of the same container's veth may
-/// still exist for a few ms while the kernel tears its namespace down.
+/// The record of a new endpoint. The host veth is named after the bridge (16
+/// bits of its hash) and the address, so the name is free whenever the address
+/// is: an address is not leased again while a previous holder's veth may still
+/// exist (`State::releasing`), and the shortcut chain of that name (see
+/// `firewall`) is reused by the next holder. Other berth instances on the host
+/// use other bridges and subnets.
 fn endpoint_record(
-    id: &str,
     network: &str,
+    bridge: &str,
     interface: String,
     ip: Ipv4Addr,
     aliases: &[String],
-    salt: u64,
 ) -> EndpointRecord {
-    let h = fnv1a(format!("{id}\0{network}\0{salt:x}").as_bytes());
+    let h = fnv1a(bridge.as_bytes()) & 0xffff;
     EndpointRecord {
         network: network.into(),
         interface,
-        host_veth: format!("{VETH_PREFIX}{:010x}", h & 0xff_ffff_ffff),
+        host_veth: format!("{VETH_PREFIX}{h:04x}{:08x}", u32::from(ip)),
         ip,
         mac: ipam::format_mac(&ipam::mac_for(ip)),
         aliases: aliases.to_vec(),
@@ -1359,7 +1376,35 @@ fn ruleset(st: &State) -> Ruleset {
         })
         .collect();
     let ports = st.containers.values().flat_map(container_ports).collect();
-    Ruleset { networks, ports }
+    let endpoints = st
+        .containers
+        .values()
+        .flat_map(|c| shortcut_endpoints(st, &c.id, &c.endpoints))
+        .collect();
+    Ruleset {
+        networks,
+        ports,
+        endpoints,
+    }
+}
+
+/// The same-network shortcut view of a container's endpoints.
+fn shortcut_endpoints(
+    st: &State,
+    id: &str,
+    eps: &[EndpointRecord],
+) -> Vec<firewall::FirewallEndpoint> {
+    eps.iter()
+        .filter_map(|e| {
+            let net = st.networks.get(&e.network)?;
+            Some(firewall::FirewallEndpoint {
+                container_id: id.to_string(),
+                bridge: net.bridge.clone(),
+                host_veth: e.host_veth.clone(),
+                mac: ipam::mac_for(e.ip),
+            })
+        })
+        .collect()
 }
 
 /// A container's published ports, aimed at its first endpoint.
@@ -1507,13 +1552,6 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// A cheap per-call random number (std's RandomState is seeded from the OS
-/// once per thread and differs on every call).
-fn nonce() -> u64 {
-    use std::hash::BuildHasher;
-    std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now())
-}
-
 fn random_id() -> String {
     let mut buf = [0u8; 32];
     let ok = fs::File::open("/dev/urandom")
@@ -1559,12 +1597,11 @@ mod tests {
                 .enumerate()
                 .map(|(i, (n, ip, al))| {
                     endpoint_record(
-                        id,
                         n,
+                        &format!("b-{n}"),
                         format!("eth{i}"),
                         *ip,
                         &al.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-                        0,
                     )
                 })
                 .collect(),
@@ -1670,34 +1707,21 @@ mod tests {
     }
 
     #[test]
-    fn veth_names_fit_ifnamsiz_and_are_stable() {
-        let a = endpoint_record(
-            "abc",
-            "n",
-            "eth0".into(),
-            Ipv4Addr::new(10, 0, 0, 2),
-            &[],
-            1,
+    fn veth_names_fit_ifnamsiz_and_follow_bridge_and_address() {
+        let ip = Ipv4Addr::new(10, 0, 0, 2);
+        let a = endpoint_record("n", "br-a", "eth0".into(), ip, &[]);
+        let again = endpoint_record("n", "br-a", "eth1".into(), ip, &[]);
+        let other_ip = endpoint_record("n", "br-a", "eth0".into(), Ipv4Addr::new(10, 0, 0, 3), &[]);
+        let other_bridge = endpoint_record("m", "br-b", "eth0".into(), ip, &[]);
+        assert_eq!(
+            a.host_veth, again.host_veth,
+            "the address's next holder reuses the name"
         );
-        let b = endpoint_record(
-            "abc",
-            "n",
-            "eth0".into(),
-            Ipv4Addr::new(10, 0, 0, 2),
-            &[],
-            1,
-        );
-        let c = endpoint_record(
-            "abc",
-            "n",
-            "eth0".into(),
-            Ipv4Addr::new(10, 0, 0, 2),
-            &[],
-            2,
-        );
-        assert_eq!(a.host_veth, b.host_veth);
-        assert_ne!(a.host_veth, c.host_veth, "a new attach gets a new name");
-        assert_ne!(nonce(), nonce());
-        assert!(a.host_veth.len() <= 15 && a.host_veth.starts_with(VETH_PREFIX));
+        assert_ne!(a.host_veth, other_ip.host_veth);
+        assert_ne!(a.host_veth, other_bridge.host_veth);
+        assert!(a.host_veth.ends_with("0a000002"), "{}", a.host_veth);
+        assert_eq!(a.host_veth.len(), 14);
+        assert!(a.host_veth.starts_with(VETH_PREFIX));
+        assert_eq!(a.mac, "02:42:0a:00:00:02");
     }
 }

@@ -44,9 +44,52 @@ const NLA_F_NESTED: u16 = 0x8000;
 const NFNL_MSG_BATCH_BEGIN: u16 = 16;
 const NFNL_MSG_BATCH_END: u16 = 17;
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
+const NFT_MSG_NEWCHAIN: u16 = 3;
+const NFT_MSG_GETCHAIN: u16 = 4;
+const NFT_MSG_NEWRULE: u16 = 6;
 const NFT_MSG_NEWSETELEM: u16 = 12;
+/// Deletes an element, and (unlike DELSETELEM) is no error when there is none.
+const NFT_MSG_DESTROYSETELEM: u16 = 26;
+const NLM_F_APPEND: u16 = 0x800;
 /// nfgenmsg.nfgen_family of an `ip` table.
-const NFPROTO_IPV4: u8 = 2;
+pub(crate) const NFPROTO_IPV4: u8 = 2;
+/// nfgenmsg.nfgen_family of a `netdev` table.
+pub(crate) const NFPROTO_NETDEV: u8 = 5;
+
+const NFTA_CHAIN_TABLE: u16 = 1;
+const NFTA_CHAIN_NAME: u16 = 3;
+const NFTA_CHAIN_HOOK: u16 = 4;
+const NFTA_CHAIN_POLICY: u16 = 5;
+const NFTA_CHAIN_TYPE: u16 = 7;
+const NFTA_HOOK_HOOKNUM: u16 = 1;
+const NFTA_HOOK_PRIORITY: u16 = 2;
+const NFTA_HOOK_DEV: u16 = 3;
+const NF_NETDEV_INGRESS: u32 = 0;
+const NF_ACCEPT: u32 = 1;
+const NFTA_RULE_TABLE: u16 = 1;
+const NFTA_RULE_CHAIN: u16 = 2;
+const NFTA_RULE_EXPRESSIONS: u16 = 4;
+const NFTA_EXPR_NAME: u16 = 1;
+const NFTA_EXPR_DATA: u16 = 2;
+const NFTA_META_DREG: u16 = 1;
+const NFTA_META_KEY: u16 = 2;
+const NFT_META_IIFTYPE: u32 = 8;
+const NFTA_CMP_SREG: u16 = 1;
+const NFTA_CMP_OP: u16 = 2;
+const NFTA_CMP_DATA: u16 = 3;
+const NFT_CMP_EQ: u32 = 0;
+const ARPHRD_ETHER: u16 = 1;
+const NFTA_PAYLOAD_DREG: u16 = 1;
+const NFTA_PAYLOAD_BASE: u16 = 2;
+const NFTA_PAYLOAD_OFFSET: u16 = 3;
+const NFTA_PAYLOAD_LEN: u16 = 4;
+const NFT_PAYLOAD_LL_HEADER: u32 = 0;
+const NFTA_LOOKUP_SET: u16 = 1;
+const NFTA_LOOKUP_SREG: u16 = 2;
+const NFTA_LOOKUP_DREG: u16 = 3;
+const NFTA_FWD_SREG_DEV: u16 = 1;
+/// NFT_REG_1: a 16-byte register (holds a 6-byte MAC, then the ifindex).
+const NFT_REG_1: u32 = 1;
 
 const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
 const NFTA_SET_ELEM_LIST_SET: u16 = 2;
@@ -131,9 +174,15 @@ impl Batch {
         s
     }
 
-    /// Adds one `NEWSETELEM` for `table`.`elem.set`: creates the element, or
-    /// (without NLM_F_EXCL) updates the expiration of an identical existing one.
+    /// Adds one `NEWSETELEM` for `ip` table `table`.`elem.set`: creates the
+    /// element, or (without NLM_F_EXCL) updates the expiration of an identical
+    /// existing one.
     pub(crate) fn set_element(&mut self, table: &str, elem: &Element) {
+        self.set_element_in(NFPROTO_IPV4, table, elem)
+    }
+
+    /// [`Batch::set_element`] for a table of any family.
+    pub(crate) fn set_element_in(&mut self, family: u8, table: &str, elem: &Element) {
         let seq = self.take_seq();
         let ty = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM;
         let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE;
@@ -143,7 +192,7 @@ impl Batch {
             "add"
         };
         let b = &mut self.buf;
-        let at = msg_begin(b, ty, flags, seq, NFPROTO_IPV4, 0);
+        let at = msg_begin(b, ty, flags, seq, family, 0);
         put_strz(b, NFTA_SET_ELEM_LIST_TABLE, table);
         put_strz(b, NFTA_SET_ELEM_LIST_SET, &elem.set);
         let list = nest_begin(b, NFTA_SET_ELEM_LIST_ELEMENTS);
@@ -177,6 +226,114 @@ impl Batch {
             seq,
             format!("{verb} element {} of set {}", hex(&elem.key), elem.set),
         ));
+    }
+
+    /// Deletes the element `key` of `table`.`set` if there is one (kernel 6.3+).
+    pub(crate) fn destroy_element_in(&mut self, family: u8, table: &str, set: &str, key: &[u8]) {
+        let seq = self.take_seq();
+        let ty = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_DESTROYSETELEM;
+        let b = &mut self.buf;
+        let at = msg_begin(b, ty, NLM_F_REQUEST | NLM_F_ACK, seq, family, 0);
+        put_strz(b, NFTA_SET_ELEM_LIST_TABLE, table);
+        put_strz(b, NFTA_SET_ELEM_LIST_SET, set);
+        let list = nest_begin(b, NFTA_SET_ELEM_LIST_ELEMENTS);
+        let item = nest_begin(b, NFTA_LIST_ELEM);
+        let k = nest_begin(b, NFTA_SET_ELEM_KEY);
+        put_attr(b, NFTA_DATA_VALUE, key);
+        nest_end(b, k);
+        nest_end(b, item);
+        nest_end(b, list);
+        msg_end(b, at);
+        self.pending
+            .push((seq, format!("delete element {} of set {set}", hex(key))));
+    }
+
+    /// Creates base chain `chain` of netdev table `table` on the ingress hook of
+    /// `device` (policy accept). Without NLM_F_EXCL an existing chain is fine.
+    pub(crate) fn netdev_ingress_chain(
+        &mut self,
+        table: &str,
+        chain: &str,
+        device: &str,
+        priority: i32,
+    ) {
+        let seq = self.take_seq();
+        let ty = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWCHAIN;
+        let b = &mut self.buf;
+        let at = msg_begin(
+            b,
+            ty,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE,
+            seq,
+            NFPROTO_NETDEV,
+            0,
+        );
+        put_strz(b, NFTA_CHAIN_TABLE, table);
+        put_strz(b, NFTA_CHAIN_NAME, chain);
+        let hook = nest_begin(b, NFTA_CHAIN_HOOK);
+        put_attr(b, NFTA_HOOK_HOOKNUM, &NF_NETDEV_INGRESS.to_be_bytes());
+        put_attr(b, NFTA_HOOK_PRIORITY, &priority.to_be_bytes());
+        put_strz(b, NFTA_HOOK_DEV, device);
+        nest_end(b, hook);
+        put_attr(b, NFTA_CHAIN_POLICY, &NF_ACCEPT.to_be_bytes());
+        put_strz(b, NFTA_CHAIN_TYPE, "filter");
+        msg_end(b, at);
+        self.pending
+            .push((seq, format!("add netdev chain {chain}")));
+    }
+
+    /// Appends to netdev chain `chain` the rule
+    /// `fwd to ether daddr map @map` (what `nft --debug=netlink` shows for it:
+    /// meta iiftype == ether; payload 6b @ link header + 0 => reg 1;
+    /// lookup reg 1 set map dreg 1; fwd sreg_dev 1): an Ethernet frame whose
+    /// destination MAC is a key of `map` is sent out of the interface the
+    /// map names (its ifindex) and goes no further on this host.
+    pub(crate) fn fwd_by_mac_rule(&mut self, table: &str, chain: &str, map: &str) {
+        let seq = self.take_seq();
+        let ty = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE;
+        let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_APPEND;
+        let b = &mut self.buf;
+        let at = msg_begin(b, ty, flags, seq, NFPROTO_NETDEV, 0);
+        put_strz(b, NFTA_RULE_TABLE, table);
+        put_strz(b, NFTA_RULE_CHAIN, chain);
+        let exprs = nest_begin(b, NFTA_RULE_EXPRESSIONS);
+        let expr = |b: &mut Vec<u8>, name: &str, body: &dyn Fn(&mut Vec<u8>)| {
+            let e = nest_begin(b, NFTA_LIST_ELEM);
+            put_strz(b, NFTA_EXPR_NAME, name);
+            let d = nest_begin(b, NFTA_EXPR_DATA);
+            body(b);
+            nest_end(b, d);
+            nest_end(b, e);
+        };
+        expr(b, "meta", &|b| {
+            put_attr(b, NFTA_META_KEY, &NFT_META_IIFTYPE.to_be_bytes());
+            put_attr(b, NFTA_META_DREG, &NFT_REG_1.to_be_bytes());
+        });
+        expr(b, "cmp", &|b| {
+            put_attr(b, NFTA_CMP_SREG, &NFT_REG_1.to_be_bytes());
+            put_attr(b, NFTA_CMP_OP, &NFT_CMP_EQ.to_be_bytes());
+            let d = nest_begin(b, NFTA_CMP_DATA);
+            put_attr(b, NFTA_DATA_VALUE, &ARPHRD_ETHER.to_ne_bytes());
+            nest_end(b, d);
+        });
+        expr(b, "payload", &|b| {
+            put_attr(b, NFTA_PAYLOAD_DREG, &NFT_REG_1.to_be_bytes());
+            put_attr(b, NFTA_PAYLOAD_BASE, &NFT_PAYLOAD_LL_HEADER.to_be_bytes());
+            put_attr(b, NFTA_PAYLOAD_OFFSET, &0u32.to_be_bytes());
+            put_attr(b, NFTA_PAYLOAD_LEN, &6u32.to_be_bytes());
+        });
+        expr(b, "lookup", &|b| {
+            put_strz(b, NFTA_LOOKUP_SET, map);
+            put_attr(b, NFTA_LOOKUP_SREG, &NFT_REG_1.to_be_bytes());
+            put_attr(b, NFTA_LOOKUP_DREG, &NFT_REG_1.to_be_bytes());
+        });
+        expr(b, "fwd", &|b| {
+            put_attr(b, NFTA_FWD_SREG_DEV, &NFT_REG_1.to_be_bytes());
+        });
+        nest_end(b, exprs);
+        msg_end(b, at);
+        self.pending
+            .push((seq, format!("add rule to chain {chain}")));
     }
 
     /// The bytes to send: the messages followed by BATCH_END.
@@ -238,24 +395,96 @@ fn nest_end(buf: &mut [u8], at: usize) {
     buf[at..at + 2].copy_from_slice(&len.to_ne_bytes());
 }
 
-/// Sends `batch` and checks one ack per message. A NACK becomes an error naming
-/// the failed message; the kernel has then applied nothing.
+fn ctx(op: &'static str) -> impl FnOnce(io::Error) -> (String, io::Error) {
+    move |e| (op.to_string(), e)
+}
+
+/// Sends `batch` on a fresh socket (see [`Conn::commit`]).
 pub(crate) fn commit(batch: Batch) -> Result<(), (String, io::Error)> {
     if batch.is_empty() {
         return Ok(());
     }
-    let (bytes, begin_seq, mut pending) = batch.finish();
-    fn ctx(op: &'static str) -> impl FnOnce(io::Error) -> (String, io::Error) {
-        move |e| (op.to_string(), e)
+    Conn::open()?.commit(batch)
+}
+
+/// A NETLINK_NETFILTER socket: queries, then at most one batch.
+pub(crate) struct Conn {
+    socket: Socket,
+    /// Sequence numbers of queries (batches number their own messages from 1).
+    seq: u32,
+}
+
+impl Conn {
+    pub(crate) fn open() -> Result<Conn, (String, io::Error)> {
+        let mut socket = Socket::new(NETLINK_NETFILTER).map_err(ctx("open netfilter socket"))?;
+        socket.bind_auto().map_err(ctx("bind netfilter socket"))?;
+        Ok(Conn {
+            socket,
+            seq: 0x4000_0000,
+        })
     }
-    let mut socket = Socket::new(NETLINK_NETFILTER).map_err(ctx("open netfilter socket"))?;
-    socket.bind_auto().map_err(ctx("bind netfilter socket"))?;
-    socket
-        .send_to(&bytes, &SocketAddr::new(0, 0), 0)
-        .map_err(ctx("send batch"))?;
-    socket
-        .set_non_blocking(true)
-        .map_err(ctx("read batch acks"))?;
+
+    /// Whether chain `chain` exists in table `table` of `family` (a missing
+    /// table is `false` too). One GETCHAIN round trip; nothing is committed.
+    pub(crate) fn chain_exists(
+        &mut self,
+        family: u8,
+        table: &str,
+        chain: &str,
+    ) -> io::Result<bool> {
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        let mut buf = Vec::with_capacity(64);
+        let ty = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETCHAIN;
+        let at = msg_begin(&mut buf, ty, NLM_F_REQUEST | NLM_F_ACK, seq, family, 0);
+        put_strz(&mut buf, NFTA_CHAIN_TABLE, table);
+        put_strz(&mut buf, NFTA_CHAIN_NAME, chain);
+        msg_end(&mut buf, at);
+        self.socket.send_to(&buf, &SocketAddr::new(0, 0), 0)?;
+        let mut found = false;
+        loop {
+            let (data, _) = self.socket.recv_from_full()?;
+            for (ty, s, payload) in messages(&data) {
+                if s != seq {
+                    continue;
+                }
+                if ty == (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWCHAIN {
+                    found = true;
+                } else if ty == NLMSG_ERROR && payload.len() >= 4 {
+                    let code = i32::from_ne_bytes([payload[0], payload[1], payload[2], payload[3]]);
+                    return match -code {
+                        0 => Ok(found),
+                        libc::ENOENT => Ok(false),
+                        e => Err(io::Error::from_raw_os_error(e)),
+                    };
+                }
+            }
+        }
+    }
+
+    /// Sends `batch` and checks one ack per message. A NACK becomes an error
+    /// naming the failed message; the kernel has then applied nothing.
+    pub(crate) fn commit(self, batch: Batch) -> Result<(), (String, io::Error)> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let (bytes, begin_seq, pending) = batch.finish();
+        let mut socket = self.socket;
+        socket
+            .send_to(&bytes, &SocketAddr::new(0, 0), 0)
+            .map_err(ctx("send batch"))?;
+        socket
+            .set_non_blocking(true)
+            .map_err(ctx("read batch acks"))?;
+        read_acks(&mut socket, begin_seq, pending)
+    }
+}
+
+fn read_acks(
+    socket: &mut Socket,
+    begin_seq: u32,
+    mut pending: Vec<(u32, String)>,
+) -> Result<(), (String, io::Error)> {
     while !pending.is_empty() {
         let data = match socket.recv_from_full() {
             Ok((data, _)) => data,
@@ -320,6 +549,84 @@ mod tests {
             addr_port(Ipv4Addr::new(10, 88, 0, 2), 80),
             vec![10, 88, 0, 2, 0, 0x50, 0, 0]
         );
+    }
+
+    /// The attribute payloads of a nested list, in order: (type, payload).
+    fn attrs(mut b: &[u8]) -> Vec<(u16, &[u8])> {
+        let mut out = Vec::new();
+        while b.len() >= 4 {
+            let len = u16::from_ne_bytes([b[0], b[1]]) as usize;
+            let ty = u16::from_ne_bytes([b[2], b[3]]) & !NLA_F_NESTED;
+            out.push((ty, &b[4..len]));
+            b = &b[align4(len).min(b.len())..];
+        }
+        out
+    }
+
+    #[test]
+    fn shortcut_chain_and_rule_match_what_nft_sends() {
+        let mut b = Batch::new(1);
+        b.netdev_ingress_chain("t", "vx", "vx", 0);
+        b.fwd_by_mac_rule("t", "vx", "l2_61");
+        let (bytes, _, pending) = b.finish();
+        assert_eq!(pending.len(), 2);
+        let msgs = messages(&bytes);
+        assert_eq!(msgs[1].0, 0x0a03, "NEWCHAIN");
+        assert_eq!(msgs[1].2[0], NFPROTO_NETDEV);
+        let chain = attrs(&msgs[1].2[4..]);
+        let hook = chain
+            .iter()
+            .find(|a| a.0 == NFTA_CHAIN_HOOK)
+            .expect("hook")
+            .1;
+        assert_eq!(
+            attrs(hook),
+            vec![
+                (1, &[0u8, 0, 0, 0][..]),
+                (2, &[0, 0, 0, 0][..]),
+                (3, &b"vx\0"[..])
+            ]
+        );
+        assert!(chain.contains(&(NFTA_CHAIN_TYPE, &b"filter\0"[..])));
+        assert!(chain.contains(&(NFTA_CHAIN_POLICY, &[0, 0, 0, 1][..])));
+        assert_eq!(msgs[2].0, 0x0a06, "NEWRULE");
+        let rule = attrs(&msgs[2].2[4..]);
+        let exprs = rule
+            .iter()
+            .find(|a| a.0 == NFTA_RULE_EXPRESSIONS)
+            .expect("exprs")
+            .1;
+        let exprs: Vec<(String, Vec<(u16, Vec<u8>)>)> = attrs(exprs)
+            .into_iter()
+            .map(|(_, e)| {
+                let e = attrs(e);
+                let name = String::from_utf8(e[0].1.to_vec()).expect("name");
+                let data = attrs(e[1].1)
+                    .into_iter()
+                    .map(|(t, p)| (t, p.to_vec()))
+                    .collect();
+                (name.trim_end_matches('\0').to_string(), data)
+            })
+            .collect();
+        let names: Vec<&str> = exprs.iter().map(|e| e.0.as_str()).collect();
+        // nft: meta load iiftype => reg 1; cmp eq reg 1 0x0001; payload load 6b
+        // @ link header + 0 => reg 1; lookup reg 1 set l2_61 dreg 1; fwd sreg_dev 1
+        assert_eq!(names, ["meta", "cmp", "payload", "lookup", "fwd"]);
+        assert_eq!(
+            exprs[0].1,
+            vec![(2, vec![0, 0, 0, 8]), (1, vec![0, 0, 0, 1])]
+        );
+        assert_eq!(
+            exprs[2].1,
+            vec![
+                (1, vec![0, 0, 0, 1]),
+                (2, vec![0, 0, 0, 0]),
+                (3, vec![0, 0, 0, 0]),
+                (4, vec![0, 0, 0, 6])
+            ]
+        );
+        assert_eq!(exprs[3].1[0], (1, b"l2_61\0".to_vec()));
+        assert_eq!(exprs[4].1, vec![(1, vec![0, 0, 0, 1])]);
     }
 
     #[test]

@@ -147,9 +147,11 @@ impl Drop for Fixture {
     fn drop(&mut self) {
         let _ = self.net.teardown_all();
         // Belt and braces, in case teardown itself is what failed.
-        let _ = Command::new("nft")
-            .args(["delete", "table", "ip", &self.table])
-            .output();
+        for family in ["ip", "netdev"] {
+            let _ = Command::new("nft")
+                .args(["delete", "table", family, &self.table])
+                .output();
+        }
         for b in &self.bridges {
             if link_exists(b) {
                 let _ = Command::new("ip").args(["link", "del", b]).output();
@@ -364,6 +366,153 @@ fn endpoints_on_a_user_network_talk_by_ip_and_by_name() {
     ));
     f.net.detach("b1").expect("detach b");
     assert_eq!(resolve(&a_hosts, "db"), None, "hosts updated on detach");
+}
+
+fn sh(args: &[&str]) -> String {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .expect(args[0]);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn ifindex(link: &str) -> String {
+    std::fs::read_to_string(format!("/sys/class/net/{link}/ifindex")).unwrap_or_default()
+}
+
+fn veth_of(f: &Fixture, id: &str) -> String {
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.dir.path().join("run/state.json")).expect("state"))
+            .expect("json");
+    state["containers"][id]["endpoints"][0]["host_veth"]
+        .as_str()
+        .expect("veth")
+        .to_string()
+}
+
+/// Cuts the bridge out between two containers: their ports are isolated (the
+/// bridge forwards nothing from one to the other, ARP included) and each knows
+/// the other's MAC statically. Only the shortcut can then carry a frame.
+fn isolate_on_bridge(f: &Fixture, a: (&str, &Attachment), b: (&str, &Attachment)) {
+    for (id, att, peer) in [(a.0, a.1, b.1), (b.0, b.1, a.1)] {
+        sh(&[
+            "bridge",
+            "link",
+            "set",
+            "dev",
+            &veth_of(f, id),
+            "isolated",
+            "on",
+        ]);
+        let ns = format!("--net={}", att.netns_path.as_ref().expect("ns").display());
+        let (ip, mac) = (peer.endpoints[0].ip.to_string(), &peer.endpoints[0].mac);
+        sh(&[
+            "nsenter",
+            &ns,
+            "ip",
+            "neigh",
+            "replace",
+            &ip,
+            "lladdr",
+            mac,
+            "dev",
+            "eth0",
+            "nud",
+            "permanent",
+        ]);
+    }
+}
+
+#[test]
+fn same_network_frames_go_veth_to_veth_past_the_bridge() {
+    let mut f = Fixture::new();
+    f.network("app", false);
+    let a = f
+        .net
+        .attach(&f.on("sa", &[("app", &[])]))
+        .expect("attach a");
+    let b = f
+        .net
+        .attach(&f.on("sb", &[("app", &[])]))
+        .expect("attach b");
+    let (pa, pb) = (
+        a.netns_path.clone().expect("ns"),
+        b.netns_path.clone().expect("ns"),
+    );
+    let t = f.table.clone();
+    let list = || sh(&["nft", "list", "table", "netdev", &t]);
+    let table = list();
+    for id in ["sa", "sb"] {
+        assert!(
+            table.contains(&format!("chain {} {{", veth_of(&f, id))),
+            "{table}"
+        );
+    }
+    assert!(
+        table.contains(&format!("{} timeout", b.endpoints[0].mac)),
+        "{table}"
+    );
+    assert!(table.contains("fwd to ether daddr map @l2_"), "{table}");
+
+    isolate_on_bridge(&f, ("sa", &a), ("sb", &b));
+    serve(&pb, 7100, "from-b");
+    let b_ip = b.endpoints[0].ip;
+    assert_eq!(
+        fetch_from(&pa, sa(b_ip, 7100)).expect("a -> b, shortcut"),
+        "from-b"
+    );
+    // Control: without the shortcut table the isolated bridge carries nothing.
+    sh(&["nft", "delete", "table", "netdev", &f.table]);
+    assert!(
+        fetch_from(&pa, sa(b_ip, 7100)).is_err(),
+        "isolated bridge forwarded a -> b"
+    );
+
+    // A full install (here: the networks changed) brings every shortcut back.
+    f.network("other", false);
+    assert!(list().contains(&format!("chain {} {{", veth_of(&f, "sa"))));
+    assert_eq!(
+        fetch_from(&pa, sa(b_ip, 7100)).expect("a -> b after reinstall"),
+        "from-b"
+    );
+
+    // Detach expires b's element; its address's next holder reuses the veth
+    // name and (kernel 6.16+) the chain, and the shortcut reaches it.
+    let old = veth_of(&f, "sb");
+    f.net.detach("sb").expect("detach b");
+    assert!(
+        wait_until(Duration::from_secs(3), || !list()
+            .contains(&b.endpoints[0].mac)),
+        "element left after detach"
+    );
+    // (b's namespace is still held by its server thread, so its veth lingers
+    // until an attach claims the address and deletes it.)
+    let old_index = ifindex(&old);
+    let mut req = f.on("sd", &[("app", &[])]);
+    if let NetworkMode::Bridge(eps) = &mut req.mode {
+        eps[0].ip = Some(b_ip);
+    }
+    let d = f.net.attach(&req).expect("attach d on b's address");
+    assert_eq!(veth_of(&f, "sd"), old, "name follows the address");
+    assert_ne!(ifindex(&old), old_index, "the lingering veth was replaced");
+    isolate_on_bridge(&f, ("sa", &a), ("sd", &d));
+    serve(d.netns_path.as_ref().expect("ns"), 7101, "from-d");
+    assert_eq!(
+        fetch_from(&pa, sa(b_ip, 7101)).expect("a -> d, shortcut"),
+        "from-d"
+    );
+
+    f.net.teardown_all().expect("teardown");
+    let out = Command::new("nft")
+        .args(["list", "table", "netdev", &f.table])
+        .output()
+        .expect("nft");
+    assert!(!out.status.success(), "netdev table left after teardown");
 }
 
 #[test]
@@ -818,8 +967,11 @@ fn veth_of_a_namespace_still_held_after_detach_does_not_keep_its_address() {
     if let NetworkMode::Bridge(eps) = &mut req.mode {
         eps[0].ip = Some(ip_x);
     }
+    let lingering = ifindex(&veth);
     let z = f.net.attach(&req).expect("z with the released address");
     assert_eq!(z.endpoints[0].ip, ip_x);
-    assert!(!link_exists(&veth), "lingering veth not removed");
+    // The name follows the address: z's veth has it now, in place of the old one.
+    assert_ne!(ifindex(&veth), lingering, "lingering veth not removed");
+    assert!(link_exists(&veth));
     drop(holder);
 }
