@@ -7,7 +7,9 @@
 # to B through the bridge, and from A to B across it, first with no netfilter,
 # then with an nft nat table like berth's (conntrack), then with bridge
 # netfilter on (net.bridge.bridge-nf-call-iptables=1 in L, as br_netfilter
-# sets it for every bridge of a namespace). See bench/README.md, networking.
+# sets it for every bridge of a namespace), and last with berth's same-network
+# shortcut on top (an nft netdev ingress chain on each port: fwd to ether
+# daddr map { MAC : port }). See bench/README.md, networking.
 #
 #   sudo bench/bridge_lab.sh [rounds]
 # Needs root, iproute2, nftables, iperf3, python3; br_netfilter loaded for the
@@ -84,4 +86,15 @@ NFT
   brnf 1
   run "bridge L -> B, + conntrack + bridge netfilter" L 10.99.0.3
   run "bridge A -> B, + conntrack + bridge netfilter" A 10.99.0.3
+  macA=$(ip netns exec "${P}A" cat /sys/class/net/eth0/address)
+  macB=$(ip netns exec "${P}B" cat /sys/class/net/eth0/address)
+  $L nft -f - <<NFT
+table netdev lab {
+  map l2 { type ether_addr : iface_index; elements = { $macA : "vA", $macB : "vB" } }
+  chain vA { type filter hook ingress device "vA" priority 0; policy accept; fwd to ether daddr map @l2; }
+  chain vB { type filter hook ingress device "vB" priority 0; policy accept; fwd to ether daddr map @l2; }
+}
+NFT
+  run "bridge A -> B, all of the above + shortcut" A 10.99.0.3
+  $L nft delete table netdev lab
 done

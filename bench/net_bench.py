@@ -11,7 +11,8 @@
    attach (which creates the bridge and the nft table) is reported separately.
 2. Throughput (iperf3, TCP, T seconds each, R interleaved rounds, median), as
    ratios of a bare veth pair (host <-> namespace, no bridge, no NAT) measured
-   in the same run; every iperf3 server is started once and stays up:
+   in the same run (ratio of the medians, and the median of each round's ratio
+   to that round's bare pair); every iperf3 server is started once and stays up:
      - berth: host -> container through a published port on 127.0.0.1 and on
        the bridge address (nftables DNAT, no proxy), container -> container on
        one bridge (namespaces from the `net_hold` example driver; iperf3 runs in
@@ -353,7 +354,7 @@ def main():
         for r in range(a.rounds):
             for name in names[r % len(names):] + names[:r % len(names)]:
                 try:
-                    results[name].append(rows[name](a.t))
+                    results[name].append((r, rows[name](a.t)))
                 except RuntimeError as e:
                     print(f"  ({name}: {str(e)[:160]})")
     finally:
@@ -366,14 +367,20 @@ def main():
         # netavark switches forwarding on and leaves it so.
         with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
             f.write(fwd)
-    med = {n: statistics.median(v) for n, v in results.items() if v}
-    base = med.get("bare veth host -> netns")
-    print(f"  {'':40} {'Gbit/s':>8}  {'vs bare veth':>12}  runs")
+    med = {n: statistics.median(x for _, x in v) for n, v in results.items() if v}
+    bare_name = "bare veth host -> netns"
+    base = med.get(bare_name)
+    bare_in = dict(results.get(bare_name, []))
+    # Each round also measured the bare pair minutes apart at most: the median of
+    # the per-round ratios is steadier than the ratio of medians on shared cores.
+    print(f"  {'':40} {'Gbit/s':>8}  {'vs bare veth':>12}  {'per round':>9}  runs")
     for name in rows:
         if name in med:
-            runs = " ".join(f"{x:.2f}" for x in results[name])
+            runs = " ".join(f"{x:.2f}" for _, x in results[name])
             ratio = f"{med[name] / base:12.2f}" if base else f"{'n/a':>12}"
-            print(f"  {name:40} {med[name]:8.2f}  {ratio}  {runs}")
+            paired = [x / bare_in[r] for r, x in results[name] if bare_in.get(r)]
+            per_round = f"{statistics.median(paired):9.2f}" if paired else f"{'n/a':>9}"
+            print(f"  {name:40} {med[name]:8.2f}  {ratio}  {per_round}  {runs}")
     print("  load", " ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 

@@ -38,6 +38,10 @@
 //! member's hosts file lists every other member by container name, aliases and
 //! short id, and is rewritten in place whenever membership changes.
 //!
+//! Same-network container traffic goes veth to veth through an nft netdev
+//! `fwd` per host-side veth, past the bridge and bridge netfilter (see
+//! [`firewall`]); host veths are named after the bridge and the address.
+//!
 //! Seams: [`driver::LinkDriver`] (Linux bridge here; rootless later) and
 //! [`firewall::Firewall`] (nftables here; iptables later).
 //!
