@@ -596,7 +596,8 @@ mod tests {
             .find(|a| a.0 == NFTA_RULE_EXPRESSIONS)
             .expect("exprs")
             .1;
-        let exprs: Vec<(String, Vec<(u16, Vec<u8>)>)> = attrs(exprs)
+        type Expr = (String, Vec<(u16, Vec<u8>)>);
+        let exprs: Vec<Expr> = attrs(exprs)
             .into_iter()
             .map(|(_, e)| {
                 let e = attrs(e);
