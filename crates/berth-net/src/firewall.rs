@@ -54,7 +54,8 @@ use std::process::{Command, Stdio};
 
 use crate::ipam::Ipv4Net;
 use crate::nfnetlink;
-use crate::ports::PortMapping;
+use crate::ports::{PortMapping, Protocol};
+use crate::socklb;
 
 /// One network as the firewall sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +63,7 @@ pub struct FirewallNetwork {
     pub name: String,
     pub bridge: String,
     pub subnet: Ipv4Net,
+    pub gateway: Ipv4Addr,
     pub internal: bool,
 }
 
@@ -71,6 +73,9 @@ pub struct FirewallPort {
     pub container_id: String,
     pub mapping: PortMapping,
     pub container_ip: Ipv4Addr,
+    /// The gateway of the container's network: published ports are reachable
+    /// on it from the host as on every local address.
+    pub gateway: Option<Ipv4Addr>,
 }
 
 /// A container's host-side veth on a bridge, for the same-network shortcut.
@@ -459,25 +464,61 @@ fn element(p: &FirewallPort) -> String {
     )
 }
 
+/// The TCP ports the host's own connections reach without NAT (`socklb`).
+fn redirects(ports: &[FirewallPort]) -> Vec<socklb::Redirect> {
+    ports
+        .iter()
+        .filter(|p| p.mapping.protocol == Protocol::Tcp)
+        .map(|p| socklb::Redirect {
+            host_ip: p.mapping.host_ip.filter(|ip| !ip.is_unspecified()),
+            host_port: p.mapping.host_port,
+            to_ip: p.container_ip,
+            to_port: p.mapping.container_port,
+        })
+        .collect()
+}
+
+/// `BERTH_NET_SOCKLB=0` turns the connect-time redirect off (everything is then
+/// DNATed, as on kernels without cgroup BPF); for comparisons and debugging.
+fn socklb_enabled() -> bool {
+    std::env::var_os("BERTH_NET_SOCKLB").is_none_or(|v| v != "0")
+}
+
+impl Nftables {
+    fn socklb(&self) -> socklb::SockLb {
+        socklb::SockLb::new(&self.table)
+    }
+
+    /// Whether the connect-time redirect of this table's instance is in place.
+    pub fn redirect_attached(&self) -> bool {
+        self.socklb().attached()
+    }
+}
+
 impl Firewall for Nftables {
     /// One transaction for both tables; if the kernel refuses the shortcut
-    /// table (no netdev family or `fwd`), the ip table alone.
+    /// table (no netdev family or `fwd`), the ip table alone. Then the
+    /// connect-time redirect's map is made to match the published ports (best
+    /// effort: the DNAT rules serve every connection it does not).
     fn apply(&self, rules: &Ruleset) -> Result<(), FirewallError> {
         let ip = self.render(rules);
         let both = format!(
             "{ip}{}",
             self.render_shortcuts(rules, |v| ifindex(v).is_some())
         );
-        match self.run(&both) {
-            Ok(()) => Ok(()),
-            Err(_) => {
-                self.run(&ip)?;
-                // No stale shortcuts either (they may point at old devices).
-                let t = &self.table;
-                let _ = self.run(&format!("table netdev {t} {{}}\ndelete table netdev {t}\n"));
-                Ok(())
-            }
+        if self.run(&both).is_err() {
+            self.run(&ip)?;
+            // No stale shortcuts either (they may point at old devices).
+            let t = &self.table;
+            let _ = self.run(&format!("table netdev {t} {{}}\ndelete table netdev {t}\n"));
         }
+        let lb = self.socklb();
+        let gateways: Vec<Ipv4Addr> = rules.networks.iter().map(|n| n.gateway).collect();
+        if !socklb_enabled() || lb.sync(&redirects(&rules.ports), &gateways).is_err() {
+            // Off, or a half-filled map: no redirect must outlive that.
+            let _ = lb.remove();
+        }
+        Ok(())
     }
 
     /// An element left behind for a device that is gone (a veth deleted
@@ -518,16 +559,35 @@ impl Firewall for Nftables {
                 op,
                 source,
             }
-        })
+        })?;
+        if socklb_enabled() {
+            let lb = self.socklb();
+            let mut gateways: Vec<Ipv4Addr> = add.iter().filter_map(|p| p.gateway).collect();
+            gateways.dedup();
+            if lb
+                .change(&redirects(add), &redirects(remove), &gateways)
+                .is_err()
+            {
+                // Never leave a redirect to a container that is gone.
+                let _ = lb.remove();
+            }
+        }
+        Ok(())
     }
 
     fn teardown(&self) -> Result<(), FirewallError> {
         let t = &self.table;
+        let redirect = self.socklb().remove();
         let ip = format!("table ip {t} {{}}\ndelete table ip {t}\n");
         self.run(&format!(
             "{ip}table netdev {t} {{}}\ndelete table netdev {t}\n"
         ))
-        .or_else(|_| self.run(&ip))
+        .or_else(|_| self.run(&ip))?;
+        redirect.map_err(|source| FirewallError::Netlink {
+            table: t.clone(),
+            op: "detach the connect4 program".into(),
+            source,
+        })
     }
 }
 
@@ -542,12 +602,14 @@ mod tests {
                     name: "bridge".into(),
                     bridge: "berth0".into(),
                     subnet: "10.88.0.0/16".parse().expect("subnet"),
+                    gateway: Ipv4Addr::new(10, 88, 0, 1),
                     internal: false,
                 },
                 FirewallNetwork {
                     name: "priv".into(),
                     bridge: "br-1".into(),
                     subnet: "10.89.0.0/24".parse().expect("subnet"),
+                    gateway: Ipv4Addr::new(10, 89, 0, 1),
                     internal: true,
                 },
             ],
@@ -555,6 +617,7 @@ mod tests {
                 container_id: "abc".into(),
                 mapping: PortMapping::parse("127.0.0.1:8080:80").expect("spec")[0],
                 container_ip: Ipv4Addr::new(10, 88, 0, 2),
+                gateway: Some(Ipv4Addr::new(10, 88, 0, 1)),
             }],
             endpoints: vec![
                 FirewallEndpoint {

@@ -65,6 +65,7 @@ mod netlink;
 mod netns;
 mod nfnetlink;
 pub mod ports;
+mod socklb;
 pub mod state;
 pub mod timing;
 
@@ -676,7 +677,8 @@ impl Net {
             });
             netns::drop_hand_off();
             added?;
-            self.update_firewall(&mut st, &container_ports(&rec), &[], false)?;
+            let ports = container_ports(&st.state.networks, &rec);
+            self.update_firewall(&mut st, &ports, &[], false)?;
             timing::mark("firewall");
             self.shortcuts(&st.state, &id, &rec.endpoints, &[]);
             timing::mark("shortcuts");
@@ -781,7 +783,8 @@ impl Net {
             errors.push(e.to_string());
         }
         timing::mark("save state");
-        if let Err(e) = self.update_firewall(st, &[], &container_ports(&rec), false) {
+        let ports = container_ports(&st.state.networks, &rec);
+        if let Err(e) = self.update_firewall(st, &[], &ports, false) {
             errors.push(e.to_string());
         }
         timing::mark("firewall");
@@ -865,7 +868,7 @@ impl Net {
                     .state
                     .containers
                     .get(container_id)
-                    .map(container_ports)
+                    .map(|c| container_ports(&st.state.networks, c))
                     .unwrap_or_default();
                 self.update_firewall(&mut st, &now, &[], false)?;
             }
@@ -907,9 +910,9 @@ impl Net {
                 container: container_id.into(),
                 network: network_name.into(),
             })?;
-        let before = container_ports(rec);
+        let before = container_ports(&st.state.networks, rec);
         let ep = rec.endpoints.remove(pos);
-        let after = container_ports(rec);
+        let after = container_ports(&st.state.networks, rec);
         self.shortcuts(&st.state, container_id, &[], std::slice::from_ref(&ep));
         self.driver.remove_endpoint(&ep)?;
         release_lease(&mut st.state, network_name, ep.ip, container_id);
@@ -1376,10 +1379,15 @@ fn ruleset(st: &State) -> Ruleset {
             name: n.name.clone(),
             bridge: n.bridge.clone(),
             subnet: n.subnet,
+            gateway: n.gateway,
             internal: n.internal,
         })
         .collect();
-    let ports = st.containers.values().flat_map(container_ports).collect();
+    let ports = st
+        .containers
+        .values()
+        .flat_map(|c| container_ports(&st.networks, c))
+        .collect();
     let endpoints = st
         .containers
         .values()
@@ -1412,16 +1420,21 @@ fn shortcut_endpoints(
 }
 
 /// A container's published ports, aimed at its first endpoint.
-fn container_ports(c: &ContainerRecord) -> Vec<firewall::FirewallPort> {
+fn container_ports(
+    networks: &BTreeMap<String, NetworkRecord>,
+    c: &ContainerRecord,
+) -> Vec<firewall::FirewallPort> {
     let Some(ep) = c.endpoints.first() else {
         return Vec::new();
     };
+    let gateway = networks.get(&ep.network).map(|n| n.gateway);
     c.ports
         .iter()
         .map(|m| firewall::FirewallPort {
             container_id: c.id.clone(),
             mapping: *m,
             container_ip: ep.ip,
+            gateway,
         })
         .collect()
 }

@@ -147,6 +147,11 @@ impl Drop for Fixture {
     fn drop(&mut self) {
         let _ = self.net.teardown_all();
         // Belt and braces, in case teardown itself is what failed.
+        // The connect4 redirect program too (teardown_all detaches it already).
+        let _ = Nftables {
+            table: self.table.clone(),
+        }
+        .teardown();
         for family in ["ip", "netdev"] {
             let _ = Command::new("nft")
                 .args(["delete", "table", family, &self.table])
@@ -513,6 +518,88 @@ fn same_network_frames_go_veth_to_veth_past_the_bridge() {
         .output()
         .expect("nft");
     assert!(!out.status.success(), "netdev table left after teardown");
+}
+
+/// Connects from the calling thread's namespace; the peer address and the reply.
+fn connect_peer(addr: SocketAddr) -> std::io::Result<(SocketAddr, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(1500))?;
+    s.set_read_timeout(Some(Duration::from_secs(3)))?;
+    let peer = s.peer_addr()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok((peer, out))
+}
+
+#[test]
+fn host_connections_to_published_ports_are_redirected_at_connect() {
+    let mut f = Fixture::new();
+    let n = f.network("app", false);
+    let (any, lo) = (free_port(), free_port());
+    let mut req = f.on("lb", &[("app", &[])]);
+    req.ports = PortMapping::parse(&format!("{any}:7200")).expect("spec");
+    req.ports
+        .extend(PortMapping::parse(&format!("127.0.0.1:{lo}:7201")).expect("spec"));
+    let att = f.net.attach(&req).expect("attach");
+    let other = f
+        .net
+        .attach(&f.on("other", &[("app", &[])]))
+        .expect("attach other");
+    let path = att.netns_path.clone().expect("ns");
+    serve(&path, 7200, "any");
+    serve(&path, 7201, "lo");
+    let ip = att.endpoints[0].ip;
+    let fw = Nftables {
+        table: f.table.clone(),
+    };
+    assert!(fw.redirect_attached(), "connect4 program not attached");
+
+    // The socket is connected to the container itself: no packet is NATed.
+    for (dst, port, want, reply) in [
+        (Ipv4Addr::LOCALHOST, any, 7200, "any"),
+        (Ipv4Addr::new(127, 0, 0, 2), any, 7200, "any"),
+        (n.gateway, any, 7200, "any"),
+        (Ipv4Addr::LOCALHOST, lo, 7201, "lo"),
+    ] {
+        let (peer, got) = connect_peer(sa(dst, port)).expect("connect from the host");
+        assert_eq!(
+            (peer, got.as_str()),
+            (sa(ip, want), reply),
+            "via {dst}:{port}"
+        );
+    }
+    // A port published on 127.0.0.1 only is not on 127.0.0.2 (nor DNATed there).
+    assert!(connect_peer(sa(Ipv4Addr::new(127, 0, 0, 2), lo)).is_err());
+    // Another namespace's 127.0.0.1 is its own: not redirected.
+    let op = other.netns_path.clone().expect("ns");
+    assert!(
+        in_netns(&op, move || connect_peer(sa(Ipv4Addr::LOCALHOST, any)))
+            .join()
+            .expect("client")
+            .is_err(),
+        "a container's own loopback was redirected"
+    );
+    // ... while the published port on the gateway still works from there (DNAT).
+    let (peer, got) = in_netns(&op, move || connect_peer(sa(n.gateway, any)))
+        .join()
+        .expect("client")
+        .expect("container -> gateway:port");
+    assert_eq!((peer, got.as_str()), (sa(n.gateway, any), "any"));
+
+    f.net.detach("lb").expect("detach");
+    // (the DNAT element expires at the next clock tick, the redirect at once)
+    assert!(
+        wait_until(Duration::from_secs(2), || connect_peer(sa(
+            Ipv4Addr::LOCALHOST,
+            any
+        ))
+        .is_err()),
+        "redirect left after detach"
+    );
+    f.net.teardown_all().expect("teardown");
+    assert!(
+        !fw.redirect_attached(),
+        "connect4 program left after teardown"
+    );
 }
 
 #[test]

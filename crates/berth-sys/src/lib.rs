@@ -601,6 +601,253 @@ pub fn bpf_attach_device_program(
     Ok(())
 }
 
+const BPF_MAP_CREATE: libc::c_long = 0;
+const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
+const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
+const BPF_MAP_GET_FD_BY_ID: libc::c_long = 14;
+const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+const BPF_MAP_TYPE_HASH: u32 = 1;
+const BPF_PROG_TYPE_CGROUP_SOCK_ADDR: u32 = 18;
+/// attach type of a cgroup `connect4` program (bpf_sock_addr, IPv4 connect).
+pub const BPF_CGROUP_INET4_CONNECT: u32 = 10;
+
+/// A fresh fd the kernel just returned.
+fn new_fd(fd: i64) -> OwnedFd {
+    // SAFETY: a fresh fd from the kernel, owned by nobody else.
+    unsafe { OwnedFd::from_raw_fd(fd as i32) }
+}
+
+/// A BPF hash map with its key and value sizes, so that every access passes
+/// buffers of exactly the sizes the kernel will read or write.
+pub struct BpfMap {
+    fd: OwnedFd,
+    key_size: usize,
+    value_size: usize,
+}
+
+impl BpfMap {
+    /// BPF_MAP_CREATE of a hash map named `name` (at most 15 bytes).
+    pub fn create_hash(
+        name: &str,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+    ) -> io::Result<BpfMap> {
+        let mut a = [0u8; 128];
+        put32(&mut a, 0, BPF_MAP_TYPE_HASH);
+        put32(&mut a, 4, key_size);
+        put32(&mut a, 8, value_size);
+        put32(&mut a, 12, max_entries);
+        let n = name.as_bytes();
+        a[28..28 + n.len().min(15)].copy_from_slice(&n[..n.len().min(15)]);
+        let fd = new_fd(bpf(BPF_MAP_CREATE, &mut a)?);
+        Ok(BpfMap {
+            fd,
+            key_size: key_size as usize,
+            value_size: value_size as usize,
+        })
+    }
+
+    /// The map with id `id` (BPF_MAP_GET_FD_BY_ID), its sizes read back.
+    pub fn by_id(id: u32) -> io::Result<BpfMap> {
+        let mut a = [0u8; 128];
+        put32(&mut a, 0, id);
+        let fd = new_fd(bpf(BPF_MAP_GET_FD_BY_ID, &mut a)?);
+        // struct bpf_map_info: type, id, key_size, value_size, ...
+        let mut info = [0u8; 128];
+        let mut q = [0u8; 128];
+        put32(&mut q, 0, fd.as_raw_fd() as u32);
+        put32(&mut q, 4, info.len() as u32);
+        put64(&mut q, 8, info.as_mut_ptr() as u64);
+        bpf(BPF_OBJ_GET_INFO_BY_FD, &mut q)?;
+        let word = |o: usize| {
+            u32::from_ne_bytes([info[o], info[o + 1], info[o + 2], info[o + 3]]) as usize
+        };
+        Ok(BpfMap {
+            fd,
+            key_size: word(8),
+            value_size: word(12),
+        })
+    }
+
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.fd.as_fd()
+    }
+
+    fn check(&self, key: &[u8], value: Option<&[u8]>) -> io::Result<()> {
+        if key.len() != self.key_size || value.is_some_and(|v| v.len() != self.value_size) {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        Ok(())
+    }
+
+    /// BPF_MAP_UPDATE_ELEM (create or replace).
+    pub fn update(&self, key: &[u8], value: &[u8]) -> io::Result<()> {
+        self.check(key, Some(value))?;
+        let mut a = [0u8; 128];
+        put32(&mut a, 0, self.fd.as_raw_fd() as u32);
+        put64(&mut a, 8, key.as_ptr() as u64);
+        put64(&mut a, 16, value.as_ptr() as u64);
+        bpf(BPF_MAP_UPDATE_ELEM, &mut a).map(drop)
+    }
+
+    /// BPF_MAP_DELETE_ELEM; a missing key is fine.
+    pub fn delete(&self, key: &[u8]) -> io::Result<()> {
+        self.check(key, None)?;
+        let mut a = [0u8; 128];
+        put32(&mut a, 0, self.fd.as_raw_fd() as u32);
+        put64(&mut a, 8, key.as_ptr() as u64);
+        match bpf(BPF_MAP_DELETE_ELEM, &mut a) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+            r => r.map(drop),
+        }
+    }
+
+    /// Every key in the map (BPF_MAP_GET_NEXT_KEY from the start).
+    pub fn keys(&self) -> io::Result<Vec<Vec<u8>>> {
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        loop {
+            let mut next = vec![0u8; self.key_size];
+            let mut a = [0u8; 128];
+            put32(&mut a, 0, self.fd.as_raw_fd() as u32);
+            if let Some(prev) = out.last() {
+                put64(&mut a, 8, prev.as_ptr() as u64);
+            }
+            put64(&mut a, 16, next.as_mut_ptr() as u64);
+            match bpf(BPF_MAP_GET_NEXT_KEY, &mut a) {
+                Ok(_) => out.push(next),
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(out),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Loads a BPF_PROG_TYPE_CGROUP_SOCK_ADDR program named `name` for attach type
+/// `attach_type` (the kernel's verifier checks every instruction, map fds in
+/// 64-bit immediates included).
+pub fn bpf_load_sock_addr_program(
+    name: &str,
+    insns: &[u64],
+    license: &CStr,
+    attach_type: u32,
+) -> io::Result<OwnedFd> {
+    let mut log = vec![0u8; 16 * 1024];
+    let mut a = [0u8; 128];
+    put32(&mut a, 0, BPF_PROG_TYPE_CGROUP_SOCK_ADDR);
+    put32(&mut a, 4, insns.len() as u32);
+    put64(&mut a, 8, insns.as_ptr() as u64);
+    put64(&mut a, 16, license.as_ptr() as u64);
+    put32(&mut a, 24, 1); // log_level
+    put32(&mut a, 28, log.len() as u32);
+    put64(&mut a, 32, log.as_mut_ptr() as u64);
+    let n = name.as_bytes();
+    a[48..48 + n.len().min(15)].copy_from_slice(&n[..n.len().min(15)]);
+    put32(&mut a, 68, attach_type); // expected_attach_type
+    bpf(BPF_PROG_LOAD, &mut a).map(new_fd).map_err(|e| {
+        let end = log.iter().position(|b| *b == 0).unwrap_or(0);
+        io::Error::new(
+            e.kind(),
+            format!(
+                "BPF_PROG_LOAD: {e}: {}",
+                String::from_utf8_lossy(&log[..end])
+            ),
+        )
+    })
+}
+
+/// BPF_PROG_ATTACH of `prog` to `cgroup` with BPF_F_ALLOW_MULTI.
+pub fn bpf_cgroup_attach(
+    cgroup: BorrowedFd<'_>,
+    prog: BorrowedFd<'_>,
+    attach_type: u32,
+) -> io::Result<()> {
+    let mut a = [0u8; 128];
+    put32(&mut a, 0, cgroup.as_raw_fd() as u32);
+    put32(&mut a, 4, prog.as_raw_fd() as u32);
+    put32(&mut a, 8, attach_type);
+    put32(&mut a, 12, BPF_F_ALLOW_MULTI);
+    bpf(BPF_PROG_ATTACH, &mut a).map(drop)
+}
+
+/// BPF_PROG_DETACH of `prog` from `cgroup`.
+pub fn bpf_cgroup_detach(
+    cgroup: BorrowedFd<'_>,
+    prog: BorrowedFd<'_>,
+    attach_type: u32,
+) -> io::Result<()> {
+    let mut a = [0u8; 128];
+    put32(&mut a, 0, cgroup.as_raw_fd() as u32);
+    put32(&mut a, 4, prog.as_raw_fd() as u32);
+    put32(&mut a, 8, attach_type);
+    bpf(BPF_PROG_DETACH, &mut a).map(drop)
+}
+
+/// Ids of the programs attached directly to `cgroup` for `attach_type`.
+pub fn bpf_cgroup_programs(cgroup: BorrowedFd<'_>, attach_type: u32) -> io::Result<Vec<u32>> {
+    let mut ids = [0u32; 64];
+    let mut a = [0u8; 128];
+    put32(&mut a, 0, cgroup.as_raw_fd() as u32);
+    put32(&mut a, 4, attach_type);
+    put64(&mut a, 16, ids.as_mut_ptr() as u64);
+    put32(&mut a, 24, ids.len() as u32);
+    bpf(BPF_PROG_QUERY, &mut a)?;
+    let n = u32::from_ne_bytes([a[24], a[25], a[26], a[27]]) as usize;
+    Ok(ids[..n.min(ids.len())].to_vec())
+}
+
+/// The program with id `id`, its name and the id of its first map (if any).
+pub fn bpf_program_by_id(id: u32) -> io::Result<(OwnedFd, String, Option<u32>)> {
+    let mut g = [0u8; 128];
+    put32(&mut g, 0, id);
+    let fd = new_fd(bpf(BPF_PROG_GET_FD_BY_ID, &mut g)?);
+    // struct bpf_prog_info: nr_map_ids at 52, map_ids at 56, name[16] at 64.
+    let mut map_ids = [0u32; 1];
+    let mut info = [0u8; 128];
+    put32(&mut info, 52, map_ids.len() as u32);
+    put64(&mut info, 56, map_ids.as_mut_ptr() as u64);
+    let mut q = [0u8; 128];
+    put32(&mut q, 0, fd.as_raw_fd() as u32);
+    put32(&mut q, 4, 80); // info_len: up to and including name
+    put64(&mut q, 8, info.as_mut_ptr() as u64);
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut q)?;
+    let name = &info[64..80];
+    let name = String::from_utf8_lossy(&name[..name.iter().position(|b| *b == 0).unwrap_or(16)])
+        .to_string();
+    let nr = u32::from_ne_bytes([info[52], info[53], info[54], info[55]]);
+    Ok((fd, name, (nr > 0 && map_ids[0] != 0).then_some(map_ids[0])))
+}
+
+/// The cookie of the calling thread's network namespace (SO_NETNS_COOKIE, 5.14+).
+pub fn netns_cookie() -> io::Result<u64> {
+    const SO_NETNS_COOKIE: libc::c_int = 71;
+    let s = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Inet,
+        nix::sys::socket::SockType::Datagram,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(io::Error::from)?;
+    let mut cookie = 0u64;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` (8) bytes into `cookie`.
+    let r = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_NETNS_COOKIE,
+            (&mut cookie as *mut u64).cast(),
+            &mut len,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(cookie)
+}
+
 /// fsopen(2): a filesystem context for `fstype` (e.g. "overlay"), close-on-exec.
 pub fn fsopen(fstype: &str) -> io::Result<OwnedFd> {
     let name = CString::new(fstype).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
