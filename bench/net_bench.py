@@ -14,9 +14,11 @@
    in the same run (ratio of the medians, and the median of each round's ratio
    to that round's bare pair); every iperf3 server is started once and stays up:
      - berth: host -> container through a published port on 127.0.0.1 and on
-       the bridge address (nftables DNAT, no proxy), container -> container on
-       one bridge (namespaces from the `net_hold` example driver; iperf3 runs in
-       them through nsenter);
+       the bridge address (no proxy: the host's TCP connects are redirected to
+       the container by berth's cgroup connect4 program, nftables DNAT with
+       BERTH_NET_SOCKLB=0), container -> container on one bridge (the
+       same-network shortcut; namespaces from the `net_hold` example driver;
+       iperf3 runs in them through nsenter);
      - docker (private dockerd: own data/exec root and socket, --iptables=false,
        so published ports go through docker-proxy, docker's userland proxy):
        host -> 127.0.0.1:port and container -> container;
@@ -325,8 +327,8 @@ def main():
         srv = ns_server(info["srv_netns"], 5201)
         cleanups.append(lambda: (srv.kill(), srv.wait()))
         hp = info["host_port"]
-        rows["berth -p 127.0.0.1:port (DNAT)"] = lambda t: iperf_client("127.0.0.1", hp, t)
-        rows["berth -p bridge-addr:port (DNAT)"] = lambda t: iperf_client(info["gateway"], hp, t)
+        rows["berth -p 127.0.0.1:port"] = lambda t: iperf_client("127.0.0.1", hp, t)
+        rows["berth -p bridge-addr:port"] = lambda t: iperf_client(info["gateway"], hp, t)
         rows["berth container -> container"] = \
             lambda t: ns_client(info["cli_netns"], info["srv_ip"], 5201, t)
 

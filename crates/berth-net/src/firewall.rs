@@ -19,6 +19,8 @@
 //! * in: `prerouting` and `output` jump to `published` for locally addressed
 //!   packets (`fib daddr type local`), so DNAT works from outside, from the host
 //!   itself (127.0.0.1 and its own addresses) and from containers (hairpin).
+//! * the host's own TCP connections to 127.0.0.0/8, a gateway or a published
+//!   address are not DNATed at all: `socklb` rewrites them at `connect()`.
 //! * localhost: a DNATed packet from 127.0.0.0/8 needs `route_localnet=1` on the
 //!   bridge (set by the link driver) and is masqueraded to the bridge address.
 //! * hairpin: a DNATed packet that leaves through the bridge it came from is

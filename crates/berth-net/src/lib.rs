@@ -40,7 +40,9 @@
 //!
 //! Same-network container traffic goes veth to veth through an nft netdev
 //! `fwd` per host-side veth, past the bridge and bridge netfilter (see
-//! [`firewall`]); host veths are named after the bridge and the address.
+//! [`firewall`]); host veths are named after the bridge and the address. The
+//! host's own TCP connections to published ports are redirected at connect()
+//! by a cgroup BPF program (`socklb`) instead of being DNATed.
 //!
 //! Seams: [`driver::LinkDriver`] (Linux bridge here; rootless later) and
 //! [`firewall::Firewall`] (nftables here; iptables later).
