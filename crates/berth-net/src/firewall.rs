@@ -471,11 +471,14 @@ fn redirects(ports: &[FirewallPort]) -> Vec<socklb::Redirect> {
     ports
         .iter()
         .filter(|p| p.mapping.protocol == Protocol::Tcp)
-        .map(|p| socklb::Redirect {
-            host_ip: p.mapping.host_ip.filter(|ip| !ip.is_unspecified()),
-            host_port: p.mapping.host_port,
-            to_ip: p.container_ip,
-            to_port: p.mapping.container_port,
+        .filter_map(|p| {
+            Some(socklb::Redirect {
+                host_ip: p.mapping.host_ip.filter(|ip| !ip.is_unspecified()),
+                host_port: p.mapping.host_port,
+                to_ip: p.container_ip,
+                to_port: p.mapping.container_port,
+                via: p.gateway?,
+            })
         })
         .collect()
 }

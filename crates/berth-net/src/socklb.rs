@@ -14,6 +14,12 @@
 //!   published on every address, `127.0.0.0/8:port` and `<gateway>:port` for the
 //!   gateway (bridge) address of any of the instance's networks.
 //!
+//! The socket is first bound (`bpf_bind`, port chosen at connect) to the gateway
+//! address of the container's network, the source a DNATed connection got from
+//! the masquerade; if that fails (the bridge or its address is gone, or the
+//! application bound the socket itself) nothing is rewritten: a stale entry
+//! can then never send a connection out of another interface.
+//!
 //! Everything else (other host addresses, UDP, other namespaces, hairpin) is
 //! still served by the nftables DNAT rules, which stay installed either way: this
 //! is an accelerator, and any failure here leaves those rules to do the work.
@@ -44,7 +50,9 @@
 //!    if (user_ip4 & 0xff) != 127 && !lookup(map, {user_ip4, 0}) goto allow   // a gateway?
 //!    v = lookup(map, {0.0.0.0, user_port})                                     // "any"
 //!  }
-//!  if v { ctx->user_ip4 = v.ip;  ctx->user_port = v.port }
+//!  if v && bind(ctx, {AF_INET, v.gateway, port 0}) == 0 {
+//!    ctx->user_ip4 = v.ip;  ctx->user_port = v.port
+//!  }
 //! allow: return 1
 //! ```
 
@@ -60,6 +68,10 @@ use berth_sys::{BpfMap, BPF_CGROUP_INET4_CONNECT};
 const HELPER_MAP_LOOKUP_ELEM: i32 = 1;
 const HELPER_GET_NETNS_COOKIE: i32 = 122;
 const MAX_ENTRIES: u32 = 4096;
+const HELPER_BIND: i32 = 64;
+/// Map value: container `ip . port` (8 bytes), then the gateway address and 4
+/// bytes of padding.
+const VALUE_SIZE: usize = 16;
 
 /// A published TCP port as the program sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +81,9 @@ pub(crate) struct Redirect {
     pub host_port: u16,
     pub to_ip: Ipv4Addr,
     pub to_port: u16,
+    /// The gateway (bridge) address of the container's network: the socket is
+    /// bound to it, and only redirected if that bind succeeds.
+    pub via: Ipv4Addr,
 }
 
 /// `ip . port` in the layout of the program's key and value.
@@ -85,8 +100,11 @@ impl Redirect {
             self.host_port,
         )
     }
-    fn value(&self) -> [u8; 8] {
-        addr_port(self.to_ip, self.to_port)
+    fn value(&self) -> [u8; VALUE_SIZE] {
+        let mut v = [0u8; VALUE_SIZE];
+        v[..8].copy_from_slice(&addr_port(self.to_ip, self.to_port));
+        v[8..12].copy_from_slice(&self.via.octets());
+        v
     }
 }
 
@@ -96,7 +114,8 @@ pub(crate) fn object_name(table: &str) -> String {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     });
     // BPF object names: at most 15 bytes of [A-Za-z0-9_.].
-    format!("berth_{:09x}", h & 0xf_ffff_ffff)
+    // "2": the map layout (a program of another layout is another program).
+    format!("berth2_{:08x}", h & 0xffff_ffff)
 }
 
 /// The root of the cgroup2 hierarchy (/sys/fs/cgroup, or /sys/fs/cgroup/unified
@@ -137,6 +156,8 @@ fn program(map_fd: RawFd, cookie: u64) -> Vec<[u8; 8]> {
     const LDX_W: u8 = 0x61;
     const STX_W: u8 = 0x63;
     const ST_W: u8 = 0x62;
+    const ST_H: u8 = 0x6a;
+    const ST_DW: u8 = 0x7a;
     const MOV_X: u8 = 0xbf;
     const MOV_K: u8 = 0xb7;
     const ADD_K: u8 = 0x07;
@@ -156,22 +177,22 @@ fn program(map_fd: RawFd, cookie: u64) -> Vec<[u8; 8]> {
     let mut p = Vec::new();
     p.push(insn(MOV_X, 6, 1, 0, 0)); // 0: r6 = ctx
     p.push(insn(LDX_W, 2, 6, 32, 0)); // 1: r2 = ctx->type
-    p.push(insn(JNE_K, 2, 0, 38, libc::SOCK_STREAM)); // 2: -> 41 allow
+    p.push(insn(JNE_K, 2, 0, 50, libc::SOCK_STREAM)); // 2: -> 53 allow
     p.push(insn(MOV_X, 1, 6, 0, 0)); // 3
     p.push(insn(CALL, 0, 0, 0, HELPER_GET_NETNS_COOKIE)); // 4
     p.push(insn(LD_DW, 2, 0, 0, lo)); // 5
     p.push(insn(0, 0, 0, 0, hi)); // 6
-    p.push(insn(JNE_X, 0, 2, 33, 0)); // 7: -> 41 allow
+    p.push(insn(JNE_X, 0, 2, 45, 0)); // 7: -> 53 allow
     p.push(insn(LDX_W, 7, 6, 4, 0)); // 8: r7 = user_ip4
     p.push(insn(LDX_W, 8, 6, 24, 0)); // 9: r8 = user_port
-    p.push(insn(JEQ_K, 8, 0, 30, 0)); // 10: port 0 -> 41 allow
+    p.push(insn(JEQ_K, 8, 0, 42, 0)); // 10: port 0 -> 53 allow
     p.push(insn(STX_W, 10, 7, -8, 0)); // 11: key = ip . port
     p.push(insn(STX_W, 10, 8, -4, 0)); // 12
     map(&mut p); // 13, 14
     p.push(insn(MOV_X, 2, 10, 0, 0)); // 15
     p.push(insn(ADD_K, 2, 0, 0, -8)); // 16
     p.push(insn(CALL, 0, 0, 0, HELPER_MAP_LOOKUP_ELEM)); // 17
-    p.push(insn(JNE_K, 0, 0, 18, 0)); // 18: hit -> 37 rewrite
+    p.push(insn(JNE_K, 0, 0, 18, 0)); // 18: hit -> 37
     p.push(insn(MOV_X, 2, 7, 0, 0)); // 19
     p.push(insn(AND_K, 2, 0, 0, 0xff)); // 20: first octet
     p.push(insn(JEQ_K, 2, 0, 7, 127)); // 21: 127/8 -> 29 any
@@ -180,20 +201,32 @@ fn program(map_fd: RawFd, cookie: u64) -> Vec<[u8; 8]> {
     p.push(insn(MOV_X, 2, 10, 0, 0)); // 25
     p.push(insn(ADD_K, 2, 0, 0, -8)); // 26
     p.push(insn(CALL, 0, 0, 0, HELPER_MAP_LOOKUP_ELEM)); // 27
-    p.push(insn(JEQ_K, 0, 0, 12, 0)); // 28: no -> 41 allow
+    p.push(insn(JEQ_K, 0, 0, 24, 0)); // 28: no -> 53 allow
     p.push(insn(ST_W, 10, 0, -8, 0)); // 29: any: key = 0.0.0.0 . port
     p.push(insn(STX_W, 10, 8, -4, 0)); // 30
     map(&mut p); // 31, 32
     p.push(insn(MOV_X, 2, 10, 0, 0)); // 33
     p.push(insn(ADD_K, 2, 0, 0, -8)); // 34
     p.push(insn(CALL, 0, 0, 0, HELPER_MAP_LOOKUP_ELEM)); // 35
-    p.push(insn(JEQ_K, 0, 0, 4, 0)); // 36: miss -> 41 allow
-    p.push(insn(LDX_W, 2, 0, 0, 0)); // 37: rewrite
-    p.push(insn(STX_W, 6, 2, 4, 0)); // 38: ctx->user_ip4
-    p.push(insn(LDX_W, 2, 0, 4, 0)); // 39
-    p.push(insn(STX_W, 6, 2, 24, 0)); // 40: ctx->user_port
-    p.push(insn(MOV_K, 0, 0, 0, 1)); // 41: allow
-    p.push(insn(EXIT, 0, 0, 0, 0)); // 42
+    p.push(insn(JEQ_K, 0, 0, 16, 0)); // 36: miss -> 53 allow
+    p.push(insn(MOV_X, 9, 0, 0, 0)); // 37: hit: r9 = value
+    p.push(insn(ST_DW, 10, 0, -24, 0)); // 38: sockaddr_in at fp-24, zeroed
+    p.push(insn(ST_DW, 10, 0, -16, 0)); // 39
+    p.push(insn(ST_H, 10, 0, -24, libc::AF_INET)); // 40: sin_family
+    p.push(insn(LDX_W, 2, 9, 8, 0)); // 41: value.via
+    p.push(insn(STX_W, 10, 2, -20, 0)); // 42: sin_addr (port 0)
+    p.push(insn(MOV_X, 1, 6, 0, 0)); // 43
+    p.push(insn(MOV_X, 2, 10, 0, 0)); // 44
+    p.push(insn(ADD_K, 2, 0, 0, -24)); // 45
+    p.push(insn(MOV_K, 3, 0, 0, 16)); // 46
+    p.push(insn(CALL, 0, 0, 0, HELPER_BIND)); // 47: bind(ctx, &sin, 16)
+    p.push(insn(JNE_K, 0, 0, 4, 0)); // 48: gateway gone (or bound) -> 53 allow
+    p.push(insn(LDX_W, 2, 9, 0, 0)); // 49: rewrite
+    p.push(insn(STX_W, 6, 2, 4, 0)); // 50: ctx->user_ip4
+    p.push(insn(LDX_W, 2, 9, 4, 0)); // 51
+    p.push(insn(STX_W, 6, 2, 24, 0)); // 52: ctx->user_port
+    p.push(insn(MOV_K, 0, 0, 0, 1)); // 53: allow
+    p.push(insn(EXIT, 0, 0, 0, 0)); // 54
     p
 }
 
@@ -234,7 +267,7 @@ impl SockLb {
         if let Some((_, map)) = self.find(&cg)? {
             return Ok(map);
         }
-        let map = BpfMap::create_hash(&self.name, 8, 8, MAX_ENTRIES)?;
+        let map = BpfMap::create_hash(&self.name, 8, VALUE_SIZE as u32, MAX_ENTRIES)?;
         let insns: Vec<u64> = program(map.as_fd().as_raw_fd(), berth_sys::netns_cookie()?)
             .iter()
             .map(|i| u64::from_ne_bytes(*i))
@@ -258,8 +291,13 @@ impl SockLb {
             return self.remove();
         }
         let map = self.ensure()?;
-        let mut want: Vec<([u8; 8], [u8; 8])> = all.iter().map(|r| (r.key(), r.value())).collect();
-        want.extend(gateways.iter().map(|g| (addr_port(*g, 0), [0u8; 8])));
+        let mut want: Vec<([u8; 8], [u8; VALUE_SIZE])> =
+            all.iter().map(|r| (r.key(), r.value())).collect();
+        want.extend(
+            gateways
+                .iter()
+                .map(|g| (addr_port(*g, 0), [0u8; VALUE_SIZE])),
+        );
         for k in map.keys()? {
             if !want.iter().any(|(w, _)| w[..] == k[..]) {
                 map.delete(&k)?;
@@ -293,7 +331,7 @@ impl SockLb {
         }
         if !add.is_empty() {
             for g in gateways {
-                map.update(&addr_port(*g, 0), &[0u8; 8])?;
+                map.update(&addr_port(*g, 0), &[0u8; VALUE_SIZE])?;
             }
         }
         add.iter()
@@ -340,25 +378,32 @@ mod tests {
             host_port: 8080,
             to_ip: Ipv4Addr::new(10, 88, 0, 5),
             to_port: 80,
+            via: Ipv4Addr::new(10, 88, 0, 1),
         };
         assert_eq!(r.key(), [0, 0, 0, 0, 0x1f, 0x90, 0, 0]);
-        assert_eq!(r.value(), [10, 88, 0, 5, 0, 80, 0, 0]);
+        assert_eq!(
+            r.value(),
+            [10, 88, 0, 5, 0, 80, 0, 0, 10, 88, 0, 1, 0, 0, 0, 0]
+        );
     }
 
     #[test]
     fn jumps_land_where_the_listing_says() {
         let p = program(3, 0x1122_3344_5566_7788);
-        assert_eq!(p.len(), 43);
+        assert_eq!(p.len(), 55);
         let target =
             |pc: usize| pc as i64 + 1 + i64::from(i16::from_ne_bytes([p[pc][2], p[pc][3]]));
         // not TCP, another netns, port 0, not a gateway, no "any" entry: allow as is
-        for pc in [2, 7, 10, 28, 36] {
-            assert_eq!(target(pc), 41, "jump at {pc}");
+        // not TCP, another netns, port 0, not a gateway, no "any" entry, the
+        // gateway's address gone: allow as is
+        for pc in [2, 7, 10, 28, 36, 48] {
+            assert_eq!(target(pc), 53, "jump at {pc}");
         }
-        assert_eq!(target(18), 37, "an exact hit rewrites");
+        assert_eq!(target(18), 37, "an exact hit binds, then rewrites");
         assert_eq!(target(21), 29, "127/8 looks up the any-address entry");
-        assert_eq!(p[41], insn(0xb7, 0, 0, 0, 1));
-        assert_eq!(p[42][0], 0x95);
+        assert_eq!(p[47], insn(0x85, 0, 0, 0, HELPER_BIND));
+        assert_eq!(p[53], insn(0xb7, 0, 0, 0, 1));
+        assert_eq!(p[54][0], 0x95);
         // the cookie, split over the two halves of a 64-bit immediate
         assert_eq!(
             i32::from_ne_bytes([p[5][4], p[5][5], p[5][6], p[5][7]]),

@@ -585,6 +585,32 @@ fn host_connections_to_published_ports_are_redirected_at_connect() {
         .expect("container -> gateway:port");
     assert_eq!((peer, got.as_str()), (sa(n.gateway, any), "any"));
 
+    // Without the gateway's address (bridge gone or readdressed behind berth's
+    // back) nothing is redirected, so a stale entry can never send a connection
+    // out of another interface. Safety net for this test: an unreachable route
+    // for the subnet, so that even a wrong redirect could not leave the host.
+    struct Unreachable(String);
+    impl Drop for Unreachable {
+        fn drop(&mut self) {
+            let _ = Command::new("ip")
+                .args(["route", "del", "unreachable", &self.0, "metric", "4000"])
+                .output();
+        }
+    }
+    let subnet = n.subnet.to_string();
+    sh(&["ip", "route", "add", "unreachable", &subnet, "metric", "4000"]);
+    let _route = Unreachable(subnet);
+    sh(&["nft", "delete", "table", "ip", &f.table]);
+    let cidr = format!("{}/{}", n.gateway, n.subnet.prefix());
+    sh(&["ip", "addr", "del", &cidr, "dev", &n.bridge]);
+    let err = connect_peer(sa(Ipv4Addr::LOCALHOST, any)).expect_err("connected without a gateway");
+    assert_eq!(
+        err.kind(),
+        std::io::ErrorKind::ConnectionRefused,
+        "redirected without the gateway: {err}"
+    );
+    sh(&["ip", "addr", "add", &cidr, "dev", &n.bridge]);
+
     f.net.detach("lb").expect("detach");
     // (the DNAT element expires at the next clock tick, the redirect at once)
     assert!(
