@@ -35,9 +35,10 @@
 //!
 //! No bpffs is needed: the attachment keeps the program (and its map) alive, and
 //! later invocations find them again by name through `BPF_PROG_QUERY` on the
-//! cgroup. Map: key `ip . port` (network order, padded to 8 bytes), value the
-//! same for the container; address 0.0.0.0 stands for "every address", and a
-//! key with port 0 marks a gateway address (a published port is never 0).
+//! cgroup. Map: key `ip . port` (network order, padded to 8 bytes); value the
+//! container's `ip . port` in the same layout, then the gateway address (16
+//! bytes). Key address 0.0.0.0 stands for "every address", and a key with port 0
+//! marks a gateway address (a published port is never 0).
 //!
 //! Program (hand-assembled; `bpf_sock_addr` offsets: user_ip4 4, user_port 24,
 //! type 32):
