@@ -598,7 +598,15 @@ fn host_connections_to_published_ports_are_redirected_at_connect() {
         }
     }
     let subnet = n.subnet.to_string();
-    sh(&["ip", "route", "add", "unreachable", &subnet, "metric", "4000"]);
+    sh(&[
+        "ip",
+        "route",
+        "add",
+        "unreachable",
+        &subnet,
+        "metric",
+        "4000",
+    ]);
     let _route = Unreachable(subnet);
     sh(&["nft", "delete", "table", "ip", &f.table]);
     let cidr = format!("{}/{}", n.gateway, n.subnet.prefix());
