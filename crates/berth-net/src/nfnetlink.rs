@@ -563,6 +563,14 @@ mod tests {
         out
     }
 
+    /// The payload of the attribute `ty` in `list`.
+    fn attr<'a>(list: &[(u16, &'a [u8])], ty: u16) -> &'a [u8] {
+        list.iter()
+            .find(|a| a.0 == ty)
+            .unwrap_or_else(|| panic!("attribute {ty}"))
+            .1
+    }
+
     #[test]
     fn shortcut_chain_and_rule_match_what_nft_sends() {
         let mut b = Batch::new(1);
@@ -574,11 +582,7 @@ mod tests {
         assert_eq!(msgs[1].0, 0x0a03, "NEWCHAIN");
         assert_eq!(msgs[1].2[0], NFPROTO_NETDEV);
         let chain = attrs(&msgs[1].2[4..]);
-        let hook = chain
-            .iter()
-            .find(|a| a.0 == NFTA_CHAIN_HOOK)
-            .expect("hook")
-            .1;
+        let hook = attr(&chain, NFTA_CHAIN_HOOK);
         assert_eq!(
             attrs(hook),
             vec![
@@ -591,11 +595,7 @@ mod tests {
         assert!(chain.contains(&(NFTA_CHAIN_POLICY, &[0, 0, 0, 1][..])));
         assert_eq!(msgs[2].0, 0x0a06, "NEWRULE");
         let rule = attrs(&msgs[2].2[4..]);
-        let exprs = rule
-            .iter()
-            .find(|a| a.0 == NFTA_RULE_EXPRESSIONS)
-            .expect("exprs")
-            .1;
+        let exprs = attr(&rule, NFTA_RULE_EXPRESSIONS);
         type Expr = (String, Vec<(u16, Vec<u8>)>);
         let exprs: Vec<Expr> = attrs(exprs)
             .into_iter()

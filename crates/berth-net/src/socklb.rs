@@ -119,8 +119,8 @@ pub(crate) fn object_name(table: &str) -> String {
     format!("berth2_{:08x}", h & 0xffff_ffff)
 }
 
-/// The root of the cgroup2 hierarchy (/sys/fs/cgroup, or /sys/fs/cgroup/unified
-/// on a hybrid host).
+/// The mount point of the cgroup2 hierarchy (/sys/fs/cgroup, or
+/// /sys/fs/cgroup/unified on a hybrid host).
 fn cgroup2_root() -> io::Result<PathBuf> {
     // The usual places first: two statfs(2) instead of reading every mount.
     for p in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] {
@@ -130,14 +130,11 @@ fn cgroup2_root() -> io::Result<PathBuf> {
             return Ok(PathBuf::from(p));
         }
     }
-    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
-    info.lines()
-        .find_map(|l| {
-            let (pre, post) = l.split_once(" - ")?;
-            let fstype = post.split_whitespace().next()?;
-            let f: Vec<&str> = pre.split_whitespace().collect();
-            (fstype == "cgroup2" && f.get(3) == Some(&"/")).then(|| PathBuf::from(f[4]))
-        })
+    // Elsewhere: the engine's own cgroup detection (mountinfo).
+    berth_cgroups::Hierarchy::detect()
+        .map_err(io::Error::other)?
+        .unified()
+        .map(|u| u.mountpoint.clone())
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no cgroup2 mount"))
 }
 

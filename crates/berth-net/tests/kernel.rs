@@ -817,13 +817,7 @@ fn detach_leaves_nothing_behind_and_is_idempotent() {
     req.ports = PortMapping::parse(&format!("{port}:80")).expect("spec");
     let att = f.net.attach(&req).expect("attach");
     let path = att.netns_path.clone().expect("netns");
-    let state: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(f.dir.path().join("run/state.json")).expect("state"))
-            .expect("json");
-    let veth = state["containers"]["gone"]["endpoints"][0]["host_veth"]
-        .as_str()
-        .expect("veth")
-        .to_string();
+    let veth = veth_of(&f, "gone");
     assert!(link_exists(&veth));
     assert!(f.nft_table().contains("ctr:gone"));
 
@@ -1067,13 +1061,7 @@ fn veth_of_a_namespace_still_held_after_detach_does_not_keep_its_address() {
     let f = Fixture::new();
     let x = f.net.attach(&f.on("held", &[("bridge", &[])])).expect("x");
     let ip_x = x.endpoints[0].ip;
-    let state: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(f.dir.path().join("run/state.json")).expect("state"))
-            .expect("json");
-    let veth = state["containers"]["held"]["endpoints"][0]["host_veth"]
-        .as_str()
-        .expect("veth")
-        .to_string();
+    let veth = veth_of(&f, "held");
     // Something (a leftover process, here an open fd) keeps the namespace alive,
     // so detach's asynchronous teardown cannot remove the veth.
     let holder = std::fs::File::open(x.netns_path.as_ref().expect("ns")).expect("hold ns");

@@ -12,7 +12,7 @@
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 pub use nix::unistd::{ForkResult, Pid};
@@ -546,59 +546,63 @@ pub fn bpf_attach_device_program(
     insns: &[u64],
     license: &CStr,
 ) -> io::Result<()> {
-    let mut log = vec![0u8; 64 * 1024];
+    let prog = bpf_load_program(
+        BPF_PROG_TYPE_CGROUP_DEVICE,
+        0,
+        "",
+        insns,
+        license,
+        64 * 1024,
+    )?;
+    let old = bpf_cgroup_programs(cgroup, BPF_CGROUP_DEVICE)?;
+    bpf_cgroup_attach(cgroup, prog.as_fd(), BPF_CGROUP_DEVICE)?;
+    for id in old {
+        let Ok(old_fd) = bpf_program_fd(id) else {
+            continue;
+        };
+        bpf_cgroup_detach(cgroup, old_fd.as_fd(), BPF_CGROUP_DEVICE)?;
+    }
+    Ok(())
+}
+
+/// BPF_PROG_LOAD with a verifier log of `log_size` bytes, quoted in the error.
+fn bpf_load_program(
+    prog_type: u32,
+    expected_attach_type: u32,
+    name: &str,
+    insns: &[u64],
+    license: &CStr,
+    log_size: usize,
+) -> io::Result<OwnedFd> {
+    let mut log = vec![0u8; log_size];
     let mut a = [0u8; 128];
-    put32(&mut a, 0, BPF_PROG_TYPE_CGROUP_DEVICE);
+    put32(&mut a, 0, prog_type);
     put32(&mut a, 4, insns.len() as u32);
     put64(&mut a, 8, insns.as_ptr() as u64);
     put64(&mut a, 16, license.as_ptr() as u64);
     put32(&mut a, 24, 1); // log_level
     put32(&mut a, 28, log.len() as u32);
     put64(&mut a, 32, log.as_mut_ptr() as u64);
-    let prog = match bpf(BPF_PROG_LOAD, &mut a) {
-        // SAFETY: a fresh fd from the kernel, owned by nobody else.
-        Ok(fd) => unsafe { OwnedFd::from_raw_fd(fd as i32) },
-        Err(e) => {
-            let end = log.iter().position(|b| *b == 0).unwrap_or(0);
-            return Err(io::Error::new(
-                e.kind(),
-                format!(
-                    "BPF_PROG_LOAD: {e}: {}",
-                    String::from_utf8_lossy(&log[..end])
-                ),
-            ));
-        }
-    };
-    let mut ids = [0u32; 64];
-    let mut q = [0u8; 128];
-    put32(&mut q, 0, cgroup.as_raw_fd() as u32);
-    put32(&mut q, 4, BPF_CGROUP_DEVICE);
-    put64(&mut q, 16, ids.as_mut_ptr() as u64);
-    put32(&mut q, 24, ids.len() as u32);
-    bpf(BPF_PROG_QUERY, &mut q)?;
-    let cnt = u32::from_ne_bytes([q[24], q[25], q[26], q[27]]) as usize;
-    let old: Vec<u32> = ids[..cnt.min(ids.len())].to_vec();
-    let mut at = [0u8; 128];
-    put32(&mut at, 0, cgroup.as_raw_fd() as u32);
-    put32(&mut at, 4, prog.as_raw_fd() as u32);
-    put32(&mut at, 8, BPF_CGROUP_DEVICE);
-    put32(&mut at, 12, BPF_F_ALLOW_MULTI);
-    bpf(BPF_PROG_ATTACH, &mut at)?;
-    for id in old {
-        let mut g = [0u8; 128];
-        put32(&mut g, 0, id);
-        let Ok(fd) = bpf(BPF_PROG_GET_FD_BY_ID, &mut g) else {
-            continue;
-        };
-        // SAFETY: a fresh fd from the kernel, owned by nobody else.
-        let old_fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-        let mut d = [0u8; 128];
-        put32(&mut d, 0, cgroup.as_raw_fd() as u32);
-        put32(&mut d, 4, old_fd.as_raw_fd() as u32);
-        put32(&mut d, 8, BPF_CGROUP_DEVICE);
-        bpf(BPF_PROG_DETACH, &mut d)?;
-    }
-    Ok(())
+    let n = name.as_bytes();
+    a[48..48 + n.len().min(15)].copy_from_slice(&n[..n.len().min(15)]);
+    put32(&mut a, 68, expected_attach_type);
+    bpf(BPF_PROG_LOAD, &mut a).map(new_fd).map_err(|e| {
+        let end = log.iter().position(|b| *b == 0).unwrap_or(0);
+        io::Error::new(
+            e.kind(),
+            format!(
+                "BPF_PROG_LOAD: {e}: {}",
+                String::from_utf8_lossy(&log[..end])
+            ),
+        )
+    })
+}
+
+/// BPF_PROG_GET_FD_BY_ID.
+fn bpf_program_fd(id: u32) -> io::Result<OwnedFd> {
+    let mut g = [0u8; 128];
+    put32(&mut g, 0, id);
+    bpf(BPF_PROG_GET_FD_BY_ID, &mut g).map(new_fd)
 }
 
 const BPF_MAP_CREATE: libc::c_long = 0;
@@ -672,7 +676,6 @@ impl BpfMap {
     }
 
     pub fn as_fd(&self) -> BorrowedFd<'_> {
-        use std::os::fd::AsFd;
         self.fd.as_fd()
     }
 
@@ -734,28 +737,14 @@ pub fn bpf_load_sock_addr_program(
     license: &CStr,
     attach_type: u32,
 ) -> io::Result<OwnedFd> {
-    let mut log = vec![0u8; 16 * 1024];
-    let mut a = [0u8; 128];
-    put32(&mut a, 0, BPF_PROG_TYPE_CGROUP_SOCK_ADDR);
-    put32(&mut a, 4, insns.len() as u32);
-    put64(&mut a, 8, insns.as_ptr() as u64);
-    put64(&mut a, 16, license.as_ptr() as u64);
-    put32(&mut a, 24, 1); // log_level
-    put32(&mut a, 28, log.len() as u32);
-    put64(&mut a, 32, log.as_mut_ptr() as u64);
-    let n = name.as_bytes();
-    a[48..48 + n.len().min(15)].copy_from_slice(&n[..n.len().min(15)]);
-    put32(&mut a, 68, attach_type); // expected_attach_type
-    bpf(BPF_PROG_LOAD, &mut a).map(new_fd).map_err(|e| {
-        let end = log.iter().position(|b| *b == 0).unwrap_or(0);
-        io::Error::new(
-            e.kind(),
-            format!(
-                "BPF_PROG_LOAD: {e}: {}",
-                String::from_utf8_lossy(&log[..end])
-            ),
-        )
-    })
+    bpf_load_program(
+        BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+        attach_type,
+        name,
+        insns,
+        license,
+        16 * 1024,
+    )
 }
 
 /// BPF_PROG_ATTACH of `prog` to `cgroup` with BPF_F_ALLOW_MULTI.
@@ -800,9 +789,7 @@ pub fn bpf_cgroup_programs(cgroup: BorrowedFd<'_>, attach_type: u32) -> io::Resu
 
 /// The program with id `id`, its name and the id of its first map (if any).
 pub fn bpf_program_by_id(id: u32) -> io::Result<(OwnedFd, String, Option<u32>)> {
-    let mut g = [0u8; 128];
-    put32(&mut g, 0, id);
-    let fd = new_fd(bpf(BPF_PROG_GET_FD_BY_ID, &mut g)?);
+    let fd = bpf_program_fd(id)?;
     // struct bpf_prog_info: nr_map_ids at 52, map_ids at 56, name[16] at 64.
     let mut map_ids = [0u32; 1];
     let mut info = [0u8; 128];
